@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the services the tests drive for real (Debian packages). Safe to
+# run again: it only installs what is missing.
+set -euo pipefail
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+if [ ${#need[@]} -eq 0 ]; then
+	exit 0
+fi
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "installing test dependencies: ${need[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# The Debian package starts a system redis-server; the tests start their own.
+$SUDO systemctl disable --now redis-server >/dev/null 2>&1 || true

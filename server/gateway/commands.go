@@ -1,0 +1,84 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/crypttalk/crypttalk/chat"
+	"github.com/crypttalk/crypttalk/internal/jsonx"
+)
+
+// command handles one client event and returns the ack data.
+type command func(ctx context.Context, s *Session, data json.RawMessage) (any, error)
+
+var commands = map[string]command{
+	"add-user":   func(context.Context, *Session, json.RawMessage) (any, error) { return struct{}{}, nil },
+	"send-msg":   sendMsg,
+	"send-file":  announceFile,
+	"send-voice": announceFile,
+	"typing":     typing,
+	"read":       markRead,
+}
+
+// handle dispatches one frame. Errors never close the socket: they are
+// answered with an error frame carrying the frame's id.
+func (s *Session) handle(ctx context.Context, b []byte) {
+	var f Frame
+	if err := jsonx.Decode(b, &f, s.g.opts.JSONDepth); err != nil {
+		s.enqueue(encodeError(chat.BadJSON(err.Error()), nil))
+		return
+	}
+	switch f.Event {
+	case "ping":
+		s.enqueue(encode("pong", f.Data, f.ID))
+		return
+	case "auth":
+		s.enqueue(encodeError(chat.Invalid("already authenticated"), f.ID))
+		return
+	}
+	cmd, ok := commands[f.Event]
+	if !ok {
+		s.enqueue(encodeError(&chat.Error{Status: 400, Code: chat.CodeUnknownEvent, Msg: "unknown event"}, f.ID))
+		return
+	}
+	data, err := cmd(ctx, s, f.Data)
+	if err != nil {
+		s.enqueue(encodeError(err, f.ID))
+		return
+	}
+	if len(f.ID) > 0 {
+		s.enqueue(encode("ack", data, f.ID))
+	}
+}
+
+func sendMsg(ctx context.Context, s *Session, raw json.RawMessage) (any, error) {
+	var d sendData
+	if err := decodeData(raw, &d, s.g.opts.JSONDepth); err != nil {
+		return nil, err
+	}
+	return s.g.svc.Send(ctx, s.p, chat.SendRequest{From: d.From, To: d.To, Text: d.Msg, TxnID: d.TxnID})
+}
+
+func announceFile(ctx context.Context, s *Session, raw json.RawMessage) (any, error) {
+	var d fileData
+	if err := decodeData(raw, &d, s.g.opts.JSONDepth); err != nil {
+		return nil, err
+	}
+	return s.g.svc.AnnounceFile(ctx, s.p, d.To, d.FileID)
+}
+
+func typing(ctx context.Context, s *Session, raw json.RawMessage) (any, error) {
+	var d typingData
+	if err := decodeData(raw, &d, s.g.opts.JSONDepth); err != nil {
+		return nil, err
+	}
+	return struct{}{}, s.g.svc.Typing(ctx, s.p, d.To, d.Typing)
+}
+
+func markRead(ctx context.Context, s *Session, raw json.RawMessage) (any, error) {
+	var d readData
+	if err := decodeData(raw, &d, s.g.opts.JSONDepth); err != nil {
+		return nil, err
+	}
+	return s.g.svc.MarkRead(ctx, s.p, d.ConversationID, d.Seq)
+}

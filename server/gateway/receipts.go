@@ -1,0 +1,65 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/crypttalk/crypttalk/chat"
+)
+
+// receipts coalesces delivered receipts: many deliveries in one
+// conversation within a tick become one store write and one receipt.
+type receipts struct {
+	svc *chat.Service
+	log *slog.Logger
+
+	mu      sync.Mutex
+	pending map[rcptKey]rcptVal
+}
+
+type rcptKey struct{ conv, recipient string }
+
+type rcptVal struct {
+	sender string
+	seq    int64
+}
+
+func newReceipts(svc *chat.Service, log *slog.Logger) *receipts {
+	return &receipts{svc: svc, log: log, pending: make(map[rcptKey]rcptVal)}
+}
+
+func (r *receipts) note(conv, recipient, sender string, seq int64) {
+	r.mu.Lock()
+	k := rcptKey{conv, recipient}
+	if v, ok := r.pending[k]; !ok || v.seq < seq {
+		r.pending[k] = rcptVal{sender: sender, seq: seq}
+	}
+	r.mu.Unlock()
+}
+
+func (r *receipts) run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.flush(ctx)
+		}
+	}
+}
+
+func (r *receipts) flush(ctx context.Context) {
+	r.mu.Lock()
+	batch := r.pending
+	r.pending = make(map[rcptKey]rcptVal)
+	r.mu.Unlock()
+	for k, v := range batch {
+		if err := r.svc.MarkDelivered(ctx, k.conv, k.recipient, v.sender, v.seq); err != nil {
+			r.log.WarnContext(ctx, "delivered receipt not stored", "err", err)
+		}
+	}
+}

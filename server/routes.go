@@ -1,0 +1,72 @@
+package server
+
+import (
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/cors"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+)
+
+// routes is the public API, in one table (SPEC.md).
+func (s *Server) routes(app *fiber.App) {
+	app.Use(recover.New(), requestIDs, s.observe, securityHeaders)
+	if len(s.opts.AllowedOrigins) > 0 {
+		app.Use(cors.New(cors.Config{AllowOrigins: joinOrigins(s.opts.AllowedOrigins), AllowHeaders: "Authorization, Content-Type"}))
+	}
+
+	app.Get("/healthz", s.healthz)
+	app.Get("/readyz", s.readyz)
+	app.Get("/metrics", s.adminOnly, s.metricsHandler)
+	app.Get("/ws", s.wsUpgrade, s.wsHandler())
+
+	api := app.Group("/api")
+	api.Post("/auth/register", s.register)
+	api.Post("/auth/login", s.login)
+
+	authed := api.Group("", s.authenticate)
+	authed.Post("/auth/logout", s.logout)
+	authed.Get("/auth/me", s.me)
+	authed.Post("/auth/setavatar/:userId", s.setAvatar)
+	authed.Get("/auth/allusers/:userId", s.allUsers)
+	authed.Post("/messages/addmsg", s.addMsg)
+	authed.Post("/messages/getmsg", s.getMsg)
+	authed.Post("/files/upload", s.upload)
+	authed.Get("/files/download/:fileId", s.download)
+	authed.Get("/files/preview/:fileId", s.preview)
+	authed.Get("/conversations", s.conversations)
+	authed.Put("/conversations/:peer/timer", s.setTimer)
+	authed.Delete("/conversations/:peer", s.destroyConversation)
+
+	s.adminAPI(app.Group("/_admin/v1", s.adminOnly))
+	s.webClient(app)
+}
+
+// adminRoutes is the admin listener: /metrics open, the admin API behind
+// the admin token.
+func (s *Server) adminRoutes(app *fiber.App) {
+	app.Use(recover.New(), requestIDs, s.observe)
+	app.Get("/healthz", s.healthz)
+	app.Get("/readyz", s.readyz)
+	app.Get("/metrics", s.metricsHandler)
+	s.adminAPI(app.Group("/_admin/v1", s.adminOnly))
+}
+
+func (s *Server) adminAPI(r fiber.Router) {
+	r.Get("/health", s.readyz)
+	r.Get("/users", s.adminListUsers)
+	r.Post("/users/:id/deactivate", s.adminDeactivate)
+	r.Post("/users/:id/reactivate", s.adminReactivate)
+	r.Post("/users/:id/revoke", s.adminRevoke)
+	r.Post("/keys/rewrap", s.adminRewrap)
+	r.Post("/purge", s.adminPurge)
+}
+
+func joinOrigins(list []string) string {
+	out := ""
+	for i, o := range list {
+		if i > 0 {
+			out += ","
+		}
+		out += o
+	}
+	return out
+}

@@ -1,0 +1,113 @@
+// Package server is Crypt-Talk's HTTP face: the Fiber app with its routes
+// and middleware, thin handlers over the chat domain, and the WebSocket
+// adapter in front of the gateway.
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/crypttalk/crypttalk/chat"
+	"github.com/crypttalk/crypttalk/server/gateway"
+)
+
+// Options configure the HTTP server.
+type Options struct {
+	AdminToken     string
+	TrustedProxies []string // IPs or CIDRs whose X-Forwarded-For is believed
+	AllowedOrigins []string // browser origins allowed besides the server's own host
+	BodyBytes      int
+	JSONDepth      int
+	WSFrameBytes   int64
+	WSSendQueue    int
+	WSAuthTimeout  time.Duration
+	WSPingInterval time.Duration
+	Version        string
+	Logger         *slog.Logger
+	// Ready may add checks to /readyz (e.g. the federation queue).
+	Ready func(ctx context.Context) map[string]error
+}
+
+// Server is one node's HTTP front.
+type Server struct {
+	opts    Options
+	svc     *chat.Service
+	gw      *gateway.Gateway
+	log     *slog.Logger
+	metrics *metrics
+	trusted []*net.IPNet
+	public  *fiber.App
+	admin   *fiber.App
+}
+
+// New builds the public and admin apps.
+func New(svc *chat.Service, opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.BodyBytes <= 0 {
+		opts.BodyBytes = 11 << 20
+	}
+	if opts.JSONDepth <= 0 {
+		opts.JSONDepth = 32
+	}
+	if opts.WSFrameBytes <= 0 {
+		opts.WSFrameBytes = 64 << 10
+	}
+	trusted, err := parseCIDRs(opts.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{opts: opts, svc: svc, log: opts.Logger, metrics: newMetrics(), trusted: trusted}
+	s.gw = gateway.New(svc, gateway.Options{
+		AuthTimeout: opts.WSAuthTimeout, PingInterval: opts.WSPingInterval, SendQueue: opts.WSSendQueue,
+		JSONDepth: opts.JSONDepth, Logger: opts.Logger, Metrics: s.metrics,
+	})
+	s.public = s.newApp()
+	s.routes(s.public)
+	s.admin = s.newApp()
+	s.adminRoutes(s.admin)
+	return s, nil
+}
+
+// ChatMetrics is the sink the chat service reports to.
+func (s *Server) ChatMetrics() chat.Metrics { return s.metrics }
+
+func (s *Server) newApp() *fiber.App {
+	return fiber.New(fiber.Config{
+		AppName:                      "crypttalk",
+		ErrorHandler:                 s.errorHandler,
+		Immutable:                    true, // handler values may outlive fasthttp's buffers
+		BodyLimit:                    256 << 10,
+		StreamRequestBody:            true, // larger bodies stream; limits are enforced per route
+		DisablePreParseMultipartForm: true, // never spool an upload's plaintext to temp files
+		ReadTimeout:                  60 * time.Second,
+		WriteTimeout:                 120 * time.Second,
+		IdleTimeout:                  120 * time.Second,
+		DisableStartupMessage:        true,
+	})
+}
+
+// Gateway returns the WebSocket gateway (for bus reconnect hooks).
+func (s *Server) Gateway() *gateway.Gateway { return s.gw }
+
+// Serve serves the public API on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.public.Listener(ln) }
+
+// ServeAdmin serves the admin API and /metrics on ln until Shutdown.
+func (s *Server) ServeAdmin(ln net.Listener) error { return s.admin.Listener(ln) }
+
+// Shutdown closes every socket with a going-away frame, stops accepting,
+// and waits for in-flight requests until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.gw.Shutdown(ctx)
+	err := s.public.ShutdownWithContext(ctx)
+	if aerr := s.admin.ShutdownWithContext(ctx); err == nil {
+		err = aerr
+	}
+	return err
+}

@@ -1,0 +1,65 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/gofiber/contrib/websocket"
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/crypttalk/crypttalk/chat"
+)
+
+const wsWriteTimeout = 10 * time.Second
+
+// wsUpgrade admits only WebSocket upgrades from allowed origins.
+func (s *Server) wsUpgrade(c *fiber.Ctx) error {
+	if !websocket.IsWebSocketUpgrade(c) {
+		return &chat.Error{Status: fiber.StatusUpgradeRequired, Code: "CT_UPGRADE_REQUIRED", Msg: "this endpoint speaks WebSocket only"}
+	}
+	if !s.originAllowed(c) {
+		return chat.Forbidden("this origin may not open a WebSocket here")
+	}
+	return c.Next()
+}
+
+// wsHandler adapts a socket to the gateway. Compression stays off: no
+// decompression bombs, and frames are small.
+func (s *Server) wsHandler() fiber.Handler {
+	ping := s.gw.PingInterval()
+	return websocket.New(func(conn *websocket.Conn) {
+		conn.SetReadLimit(s.opts.WSFrameBytes)
+		conn.SetPongHandler(func(string) error {
+			return conn.SetReadDeadline(time.Now().Add(2 * ping))
+		})
+		s.gw.Serve(context.Background(), &wsTransport{conn: conn})
+	}, websocket.Config{EnableCompression: false, ReadBufferSize: 4 << 10, WriteBufferSize: 4 << 10})
+}
+
+// wsTransport is gateway.Transport over a fasthttp websocket.
+type wsTransport struct {
+	conn *websocket.Conn
+}
+
+func (t *wsTransport) ReadFrame() ([]byte, error) {
+	_, b, err := t.conn.ReadMessage()
+	return b, err
+}
+
+func (t *wsTransport) SetReadDeadline(d time.Time) error { return t.conn.SetReadDeadline(d) }
+
+func (t *wsTransport) WriteFrame(b []byte) error {
+	_ = t.conn.SetWriteDeadline(time.Now().Add(wsWriteTimeout))
+	return t.conn.WriteMessage(websocket.TextMessage, b)
+}
+
+func (t *wsTransport) WritePing() error {
+	return t.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteTimeout))
+}
+
+// Close may run concurrently with the writer: WriteControl and Close are
+// safe to call alongside other methods.
+func (t *wsTransport) Close(code int, reason string) error {
+	_ = t.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	return t.conn.Close()
+}

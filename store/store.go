@@ -1,0 +1,283 @@
+// Package store defines the persistence contract of Crypt-Talk: small
+// interfaces cut by domain, the record types they carry and the sentinel
+// errors every backend returns. Backends (store/bolt, store/mongo) must pass
+// the conformance suite in store/storetest.
+//
+// Records hold only sealed message bodies and wrapped keys: nothing a store
+// sees is plaintext chat content or a usable secret.
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Sentinel errors. Backends wrap them (fmt.Errorf("...: %w", ErrNotFound))
+// so callers match with errors.Is.
+var (
+	// ErrNotFound: the record does not exist (or is expired / deleted).
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict: a unique constraint was violated (username, email,
+	// (sender, txn_id), (conversation, seq)).
+	ErrConflict = errors.New("store: conflict")
+	// ErrUnavailable: the backing database cannot be reached; the caller
+	// answers 503 and may retry later.
+	ErrUnavailable = errors.New("store: unavailable")
+)
+
+// Store is the whole persistence layer. Every method takes ctx first and
+// honours its deadline.
+type Store interface {
+	Users
+	Sessions
+	Conversations
+	Messages
+	Keys
+	Files
+	// Ping reports whether the backend is reachable (for /readyz).
+	Ping(ctx context.Context) error
+	// Close flushes pending writes and releases the backend.
+	Close() error
+}
+
+// User is an account. ID is the opaque internal id (`_id`); UserID is the
+// Matrix-style `@localpart:server`.
+type User struct {
+	ID           string    `json:"id" bson:"_id"`
+	UserID       string    `json:"user_id" bson:"user_id"`
+	Username     string    `json:"username" bson:"username"`
+	Localpart    string    `json:"localpart" bson:"localpart"` // lower-cased username, unique
+	Email        string    `json:"email" bson:"email"`         // lower-cased, unique
+	PasswordHash []byte    `json:"password_hash" bson:"password_hash"`
+	AvatarImage  string    `json:"avatar_image" bson:"avatar_image"`
+	AvatarSet    bool      `json:"avatar_set" bson:"avatar_set"`
+	Admin        bool      `json:"admin" bson:"admin"`
+	Deactivated  bool      `json:"deactivated" bson:"deactivated"`
+	CreatedAt    time.Time `json:"created_at" bson:"created_at"`
+}
+
+// UserQuery selects a page of users ordered by Localpart.
+type UserQuery struct {
+	Prefix string // case-insensitive substring match on localpart/username when non-empty
+	After  string // exclusive Localpart cursor
+	Limit  int    // <= 0 means the backend default (50)
+}
+
+// Users stores accounts. Localpart and Email are unique; PutUser answers
+// ErrConflict when either is taken.
+type Users interface {
+	PutUser(ctx context.Context, u *User) error
+	GetUser(ctx context.Context, id string) (*User, error)
+	GetUserByLocalpart(ctx context.Context, localpart string) (*User, error)
+	// UpdateUser replaces the mutable fields (avatar, flags, password hash)
+	// of an existing user; ErrNotFound when it does not exist.
+	UpdateUser(ctx context.Context, u *User) error
+	ListUsers(ctx context.Context, q UserQuery) ([]*User, error)
+}
+
+// Session is an access token, stored only as the SHA-256 of the token.
+type Session struct {
+	TokenHash string    `json:"token_hash" bson:"_id"`  // hex SHA-256
+	UserID    string    `json:"user_id" bson:"user_id"` // internal user id
+	CreatedAt time.Time `json:"created_at" bson:"created_at"`
+	ExpiresAt time.Time `json:"expires_at" bson:"expires_at"`
+}
+
+// Sessions stores access tokens.
+type Sessions interface {
+	PutSession(ctx context.Context, s *Session) error
+	// GetSession returns ErrNotFound for unknown tokens; expiry is the
+	// caller's check.
+	GetSession(ctx context.Context, tokenHash string) (*Session, error)
+	DeleteSession(ctx context.Context, tokenHash string) error
+	// DeleteUserSessions revokes every token of a user and returns how many.
+	DeleteUserSessions(ctx context.Context, userID string) (int, error)
+}
+
+// Timer modes of a conversation.
+const (
+	TimerOff       = ""
+	TimerAfterSend = "after_send"
+	TimerAfterRead = "after_read"
+	TimerIdle      = "idle"
+)
+
+// Conversation is a 1:1 conversation between two user_ids. Its ID is
+// derived from the two user_ids alone (see chat.ConversationID).
+type Conversation struct {
+	ID            string    `json:"id" bson:"_id"`
+	Members       []string  `json:"members" bson:"members"` // two user_ids, sorted
+	CreatedAt     time.Time `json:"created_at" bson:"created_at"`
+	LastMessageAt time.Time `json:"last_message_at" bson:"last_message_at"`
+	LastSeq       int64     `json:"last_seq" bson:"last_seq"` // highest seq handed out
+	TimerSeconds  int64     `json:"timer_seconds" bson:"timer_seconds"`
+	TimerMode     string    `json:"timer_mode" bson:"timer_mode"`
+	// IdleExpiresAt is LastMessageAt + TimerSeconds under an idle timer
+	// (zero otherwise); NextSeq and SetTimer maintain it.
+	IdleExpiresAt time.Time        `json:"idle_expires_at" bson:"idle_expires_at"`
+	ReadSeq       map[string]int64 `json:"read_seq" bson:"read_seq"`           // user_id -> highest read seq
+	DeliveredSeq  map[string]int64 `json:"delivered_seq" bson:"delivered_seq"` // user_id -> highest delivered seq
+}
+
+// Conversations stores conversations and their per-member positions.
+type Conversations interface {
+	// EnsureConversation creates c if no conversation with c.ID exists and
+	// returns the stored one either way.
+	EnsureConversation(ctx context.Context, c *Conversation) (*Conversation, error)
+	GetConversation(ctx context.Context, id string) (*Conversation, error)
+	// ListConversations returns the conversations that userID is a member
+	// of, most recent activity first.
+	ListConversations(ctx context.Context, userID string) ([]*Conversation, error)
+	// NextSeq atomically hands out the next seq of a conversation (never
+	// reused, gaps allowed) and records now as its last activity (and, under
+	// an idle timer, IdleExpiresAt = now + TimerSeconds).
+	NextSeq(ctx context.Context, id string, now time.Time) (int64, error)
+	// SetTimer changes a conversation's self-destruct timer (and
+	// IdleExpiresAt: now + seconds under an idle timer, zero otherwise).
+	SetTimer(ctx context.Context, id string, seconds int64, mode string, now time.Time) error
+	// ListIdleExpired returns up to limit conversations whose non-zero
+	// IdleExpiresAt is at or before now.
+	ListIdleExpired(ctx context.Context, now time.Time, limit int) ([]*Conversation, error)
+	// MarkRead / MarkDelivered raise a member's position to seq; a lower
+	// seq is a no-op. They return the position now stored.
+	MarkRead(ctx context.Context, id, userID string, seq int64) (int64, error)
+	MarkDelivered(ctx context.Context, id, userID string, seq int64) (int64, error)
+	// DeleteConversation removes the conversation with every message, file
+	// and data key of it. Deleting a missing conversation is not an error.
+	DeleteConversation(ctx context.Context, id string) error
+}
+
+// Message types.
+const (
+	TypeText   = "text"
+	TypeFile   = "file"
+	TypeVoice  = "voice"
+	TypeSystem = "system"
+)
+
+// Message is one stored message. Body is sealed by the vault with the
+// conversation's data key KeyID; the additional data binds it to
+// (ConversationID, Seq, Sender).
+type Message struct {
+	ID             string    `json:"id" bson:"_id"`
+	ConversationID string    `json:"conversation_id" bson:"conversation_id"`
+	Seq            int64     `json:"seq" bson:"seq"`
+	Sender         string    `json:"sender" bson:"sender"`       // user_id
+	Recipient      string    `json:"recipient" bson:"recipient"` // user_id
+	Type           string    `json:"type" bson:"type"`
+	KeyID          string    `json:"key_id" bson:"key_id"`
+	Body           []byte    `json:"body" bson:"body"` // sealed
+	FileID         string    `json:"file_id,omitempty" bson:"file_id,omitempty"`
+	TxnID          string    `json:"txn_id,omitempty" bson:"txn_id,omitempty"`
+	CreatedAt      time.Time `json:"created_at" bson:"created_at"`
+	// ExpiresAt is zero when the message does not expire.
+	ExpiresAt time.Time `json:"expires_at" bson:"expires_at"`
+	// TTLAfterRead is set under an after_read timer: ExpiresAt is filled in
+	// with read time + TTLAfterRead when the recipient reads it.
+	TTLAfterRead int64 `json:"ttl_after_read,omitempty" bson:"ttl_after_read,omitempty"`
+}
+
+// MessageRange selects messages of one conversation. AfterSeq and BeforeSeq
+// are exclusive bounds (0 = unbounded). With only BeforeSeq or no bound the
+// newest Limit messages are returned; with AfterSeq the oldest Limit after
+// it. Results are always oldest first. Messages with a non-zero ExpiresAt
+// at or before Now are never returned.
+type MessageRange struct {
+	AfterSeq  int64
+	BeforeSeq int64
+	Limit     int
+	Now       time.Time
+}
+
+// Messages stores sealed messages.
+type Messages interface {
+	// PutMessage stores m durably before returning. ErrConflict when
+	// (Sender, TxnID) (TxnID non-empty) or (ConversationID, Seq) exists.
+	PutMessage(ctx context.Context, m *Message) error
+	GetMessage(ctx context.Context, id string) (*Message, error)
+	GetMessageByTxn(ctx context.Context, sender, txnID string) (*Message, error)
+	ListMessages(ctx context.Context, conversationID string, r MessageRange) ([]*Message, error)
+	// CountMessages counts unexpired messages with seq > afterSeq that were
+	// not sent by notSender.
+	CountMessages(ctx context.Context, conversationID string, afterSeq int64, notSender string, now time.Time) (int, error)
+	// SetMessagesExpiry fills ExpiresAt = readAt + TTLAfterRead for the
+	// messages of conversationID with seq <= uptoSeq, sent to recipient,
+	// that carry a TTLAfterRead and no ExpiresAt yet.
+	SetMessagesExpiry(ctx context.Context, conversationID, recipient string, uptoSeq int64, readAt time.Time) error
+	// ListExpiredMessages returns up to limit messages (any conversation)
+	// whose ExpiresAt is non-zero and at or before now.
+	ListExpiredMessages(ctx context.Context, now time.Time, limit int) ([]*Message, error)
+	// DeleteMessages removes messages by id; missing ids are ignored.
+	DeleteMessages(ctx context.Context, ids []string) error
+}
+
+// DataKey is a data key (DEK) wrapped by master key MasterVersion. Owner is
+// the conversation id or file id the key belongs to.
+type DataKey struct {
+	ID            string    `json:"id" bson:"_id"`
+	Owner         string    `json:"owner" bson:"owner"`
+	MasterVersion string    `json:"master_version" bson:"master_version"`
+	Wrapped       []byte    `json:"wrapped" bson:"wrapped"`
+	CreatedAt     time.Time `json:"created_at" bson:"created_at"`
+}
+
+// Keys stores wrapped data keys.
+type Keys interface {
+	PutDataKey(ctx context.Context, k *DataKey) error
+	GetDataKey(ctx context.Context, id string) (*DataKey, error)
+	// ListDataKeys returns the keys of an owner, newest last.
+	ListDataKeys(ctx context.Context, owner string) ([]*DataKey, error)
+	// ListDataKeysNotWrappedBy pages through every key whose MasterVersion
+	// differs from version, by ascending ID after the exclusive cursor.
+	ListDataKeysNotWrappedBy(ctx context.Context, version, after string, limit int) ([]*DataKey, error)
+	// UpdateDataKey replaces MasterVersion and Wrapped of an existing key.
+	UpdateDataKey(ctx context.Context, k *DataKey) error
+	// DeleteDataKeys removes every key of an owner.
+	DeleteDataKeys(ctx context.Context, owner string) error
+}
+
+// File is the metadata of an uploaded, encrypted file. The blob itself is
+// stored through BlobStore.
+type File struct {
+	ID             string    `json:"id" bson:"_id"`
+	ConversationID string    `json:"conversation_id" bson:"conversation_id"`
+	Owner          string    `json:"owner" bson:"owner"` // uploader's user_id
+	KeyID          string    `json:"key_id" bson:"key_id"`
+	Kind           string    `json:"kind" bson:"kind"` // file | voice
+	Filename       string    `json:"filename" bson:"filename"`
+	Mime           string    `json:"mime" bson:"mime"`
+	Size           int64     `json:"size" bson:"size"` // plaintext bytes
+	DurationMS     int64     `json:"duration_ms,omitempty" bson:"duration_ms,omitempty"`
+	MaxPlays       int64     `json:"max_plays,omitempty" bson:"max_plays,omitempty"`
+	Plays          int64     `json:"plays" bson:"plays"`
+	MessageID      string    `json:"message_id,omitempty" bson:"message_id,omitempty"`
+	CreatedAt      time.Time `json:"created_at" bson:"created_at"`
+	ExpiresAt      time.Time `json:"expires_at" bson:"expires_at"`
+}
+
+// Files stores file metadata and the encrypted blobs.
+type Files interface {
+	PutFile(ctx context.Context, f *File) error
+	GetFile(ctx context.Context, id string) (*File, error)
+	UpdateFile(ctx context.Context, f *File) error
+	// AddPlay increments Plays and returns the new count.
+	AddPlay(ctx context.Context, id string) (int64, error)
+	DeleteFile(ctx context.Context, id string) error
+	// ListConversationFiles returns the ids of a conversation's files.
+	ListConversationFiles(ctx context.Context, conversationID string) ([]string, error)
+	Blobs() BlobStore
+}
+
+// BlobStore keeps encrypted file blobs. A blob is written once and never
+// modified; it is only ever handed ciphertext.
+type BlobStore interface {
+	// WriteBlob stores everything r yields under id. If r fails or ctx ends,
+	// nothing is left behind and the error is returned.
+	WriteBlob(ctx context.Context, id string, r io.Reader) (int64, error)
+	// OpenBlob reads the blob from byte offset on; ErrNotFound if missing.
+	OpenBlob(ctx context.Context, id string, offset int64) (io.ReadCloser, error)
+	// DeleteBlob removes a blob; a missing blob is not an error.
+	DeleteBlob(ctx context.Context, id string) error
+}
