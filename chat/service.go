@@ -193,3 +193,6 @@ func storeError(err error) *Error {
 		return Internal(err)
 	}
 }
+
+// SetMetrics sets the metrics sink; call it before serving.
+func (s *Service) SetMetrics(m Metrics) { s.metrics = m }

@@ -63,6 +63,7 @@ func New(svc *chat.Service, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{opts: opts, svc: svc, log: opts.Logger, metrics: newMetrics(), trusted: trusted}
+	svc.SetMetrics(s.metrics)
 	s.gw = gateway.New(svc, gateway.Options{
 		AuthTimeout: opts.WSAuthTimeout, PingInterval: opts.WSPingInterval, SendQueue: opts.WSSendQueue,
 		JSONDepth: opts.JSONDepth, Logger: opts.Logger, Metrics: s.metrics,
@@ -73,9 +74,6 @@ func New(svc *chat.Service, opts Options) (*Server, error) {
 	s.adminRoutes(s.admin)
 	return s, nil
 }
-
-// ChatMetrics is the sink the chat service reports to.
-func (s *Server) ChatMetrics() chat.Metrics { return s.metrics }
 
 func (s *Server) newApp() *fiber.App {
 	return fiber.New(fiber.Config{

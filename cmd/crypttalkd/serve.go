@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/crypttalk/crypttalk/chat"
+	"github.com/crypttalk/crypttalk/config"
+	"github.com/crypttalk/crypttalk/pubsub"
+	"github.com/crypttalk/crypttalk/server"
+	"github.com/crypttalk/crypttalk/store"
+)
+
+// node is everything one running homeserver holds.
+type node struct {
+	log    *slog.Logger
+	store  store.Store
+	bus    pubsub.Bus
+	svc    *chat.Service
+	srv    *server.Server
+	public net.Listener
+	admin  net.Listener
+}
+
+func serve(ctx context.Context, cfg *config.Config, warnings []string, stderr io.Writer) error {
+	log := newLogger(cfg.Log.Level, cfg.Log.Format, stderr)
+	for _, w := range warnings {
+		log.Warn("config: " + w)
+	}
+	n, err := start(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- n.srv.Serve(n.public) }()
+	if n.admin != nil {
+		go func() { errc <- n.srv.ServeAdmin(n.admin) }()
+	}
+	log.Info("crypttalkd ready", "version", version, "listen", n.public.Addr().String(), "server_name", cfg.Server.ServerName)
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err = <-errc:
+		log.Error("listener failed", "err", err)
+	}
+	n.shutdown(cfg.Server.ShutdownTimeout)
+	return err
+}
+
+// start opens the store, keys and bus, then binds the listeners.
+func start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*node, error) {
+	n := &node{log: log}
+	var err error
+	if n.store, err = openStore(ctx, cfg, log); err != nil {
+		return nil, err
+	}
+	ring, err := openKeyring(cfg, log)
+	if err != nil {
+		n.shutdown(time.Second)
+		return nil, err
+	}
+	b, err := openBus(ctx, cfg, log)
+	if err != nil {
+		n.shutdown(time.Second)
+		return nil, err
+	}
+	n.bus = b.bus
+	n.svc, err = chat.New(ctx, chatOptions(cfg), chat.Deps{Store: n.store, Bus: b.bus, Limiter: b.limiter, Keyring: ring, Logger: log})
+	if err != nil {
+		n.shutdown(time.Second)
+		return nil, err
+	}
+	n.srv, err = server.New(n.svc, serverOptions(cfg, log))
+	if err != nil {
+		n.shutdown(time.Second)
+		return nil, err
+	}
+	if b.onReconnect != nil {
+		b.onReconnect(n.srv.Gateway().Resync)
+	}
+	if cfg.Server.Demo {
+		createDemoUsers(ctx, n.svc, log)
+	}
+	go n.svc.RunPurge(ctx, b.locker, time.Second)
+	if err := n.listen(cfg); err != nil {
+		n.shutdown(time.Second)
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *node) listen(cfg *config.Config) error {
+	var err error
+	if n.public, err = net.Listen("tcp", cfg.Server.Listen); err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Server.Listen, err)
+	}
+	if cfg.Server.AdminListen != "" {
+		if n.admin, err = net.Listen("tcp", cfg.Server.AdminListen); err != nil {
+			return fmt.Errorf("listen on %s (admin): %w", cfg.Server.AdminListen, err)
+		}
+	}
+	return nil
+}
+
+// shutdown closes sockets with a going-away frame, lets in-flight requests
+// finish, then closes the bus and the store (flushing pending writes).
+func (n *node) shutdown(timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if n.srv != nil {
+		if err := n.srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Warn("http shutdown", "err", err)
+		}
+	}
+	if n.svc != nil {
+		_ = n.svc.Close()
+	}
+	if n.bus != nil {
+		_ = n.bus.Close()
+	}
+	if n.store != nil {
+		if err := n.store.Close(); err != nil {
+			n.log.Error("store close", "err", err)
+		}
+	}
+	n.log.Info("stopped")
+}
+
+func chatOptions(cfg *config.Config) chat.Options {
+	return chat.Options{
+		ServerName:       cfg.Server.ServerName,
+		BcryptCost:       cfg.Keys.BcryptCost,
+		TokenTTL:         cfg.Keys.TokenTTL,
+		MessageBytes:     cfg.Limits.MessageBytes,
+		HistoryMax:       cfg.Limits.HistoryMax,
+		RegisterPerIP:    cfg.RateLimit.RegisterPerIPCount,
+		RegisterWindow:   cfg.RateLimit.RegisterWindow,
+		LoginPerIP:       cfg.RateLimit.LoginPerIPCount,
+		LoginPerUser:     cfg.RateLimit.LoginPerUserCount,
+		LoginWindow:      cfg.RateLimit.LoginWindow,
+		SendPerUser:      cfg.RateLimit.SendPerUserCount,
+		SendWindow:       cfg.RateLimit.SendWindow,
+		FileBytes:        cfg.Limits.FileBytes,
+		VoiceBytes:       cfg.Limits.VoiceBytes,
+		VoiceMaxDuration: cfg.Limits.VoiceMaxDuration,
+	}
+}
+
+func serverOptions(cfg *config.Config, log *slog.Logger) server.Options {
+	return server.Options{
+		AdminToken:     cfg.Keys.AdminToken,
+		TrustedProxies: cfg.Server.TrustedProxies,
+		AllowedOrigins: cfg.Server.AllowedOrigins,
+		BodyBytes:      cfg.Limits.BodyBytes,
+		JSONDepth:      cfg.Limits.JSONDepth,
+		WSFrameBytes:   int64(cfg.Limits.WSFrameBytes),
+		WSSendQueue:    cfg.Limits.WSSendQueue,
+		WSAuthTimeout:  cfg.Limits.WSAuthTimeout,
+		WSPingInterval: cfg.Limits.WSPingInterval,
+		Version:        version,
+		Logger:         log,
+	}
+}
