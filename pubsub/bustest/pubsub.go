@@ -18,6 +18,7 @@ func runPubSub(t *testing.T, newBus NewBus) {
 	t.Run("PayloadsArriveIntact", func(t *testing.T) { testPayloads(t, newBus) })
 	t.Run("SeveralHandlersOneTopic", func(t *testing.T) { testSeveralHandlers(t, newBus) })
 	t.Run("Unsubscribe", func(t *testing.T) { testUnsubscribe(t, newBus) })
+	t.Run("UnsubscribeDropsQueued", func(t *testing.T) { testUnsubscribeDropsQueued(t, newBus) })
 	t.Run("OrderPerTopic", func(t *testing.T) { testOrder(t, newBus) })
 	t.Run("ConcurrentPublishers", func(t *testing.T) { testConcurrentPublishers(t, newBus) })
 	t.Run("AcrossNodes", func(t *testing.T) { testAcrossNodes(t, newBus) })
@@ -124,6 +125,37 @@ func testUnsubscribe(t *testing.T, newBus NewBus) {
 		_ = s.Close()
 	}
 	Publish(t, b, "solo", "nobody listens") // no subscriber: no error, no panic
+}
+
+// testUnsubscribeDropsQueued closes a subscription while events for it are
+// already queued behind a slow handler: none of them may reach it.
+func testUnsubscribeDropsQueued(t *testing.T, newBus NewBus) {
+	b := newBus(t)
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	var slow, victim Inbox
+	_, err := b.Subscribe(context.Background(), "q", func(topic string, p []byte) {
+		once.Do(func() { close(entered); <-release })
+		slow.Handler()(topic, p)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := Subscribe(t, b, "q", &victim)
+	Publish(t, b, "q", "1")
+	<-entered // event 1 is being delivered; the slow handler holds it
+	Publish(t, b, "q", "2")
+	Publish(t, b, "q", "3")
+	_ = sub.Close()
+	close(release)
+	slow.WaitLen(t, 1)
+	// Events 2 and 3 may still be in flight from the backend: publish a
+	// last one and wait for it, so everything before it has been handled.
+	Publish(t, b, "q", "4")
+	slow.WaitLen(t, 4)
+	if got := victim.Got(); len(got) != 0 {
+		t.Fatalf("closed subscription got %q", got)
+	}
 }
 
 func testOrder(t *testing.T, newBus NewBus) {
