@@ -1,0 +1,102 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"testing"
+
+	"github.com/fasthttp/websocket"
+
+	"github.com/crypttalk/crypttalk/chat"
+	"github.com/crypttalk/crypttalk/pubsub/local"
+	"github.com/crypttalk/crypttalk/store/bolt"
+	"github.com/crypttalk/crypttalk/vault"
+)
+
+// startServer runs a whole node (embedded store, local bus) in-process on
+// a loopback port.
+func startServer(tb testing.TB) (string, *chat.Service) {
+	tb.Helper()
+	dir := tb.TempDir()
+	st, err := bolt.Open(filepath.Join(dir, "db"), bolt.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ring, _, err := vault.LoadOrCreateKeyring(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc, err := chat.New(context.Background(), chat.Options{ServerName: "bench", BcryptCost: 4}, chat.Deps{Store: st, Bus: local.New(), Keyring: ring, Logger: log})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv, err := New(svc, Options{Logger: log})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	tb.Cleanup(func() {
+		_ = srv.Shutdown(context.Background())
+		_ = st.Close()
+	})
+	return ln.Addr().String(), svc
+}
+
+func dialAs(tb testing.TB, addr string, svc *chat.Service, name string) (*websocket.Conn, string) {
+	tb.Helper()
+	u, tok, err := svc.Register(context.Background(), chat.Credentials{Username: name, Email: name + "@x.org", Password: "long enough"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws", nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	if err := c.WriteJSON(map[string]any{"event": "auth", "data": map[string]any{"token": tok}}); err != nil {
+		tb.Fatal(err)
+	}
+	waitFor(tb, c, "ready")
+	return c, u.UserID
+}
+
+func waitFor(tb testing.TB, c *websocket.Conn, event string) {
+	tb.Helper()
+	for {
+		_, b, err := c.ReadMessage()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var f struct {
+			Event string `json:"event"`
+		}
+		if json.Unmarshal(b, &f) == nil && f.Event == event {
+			return
+		}
+	}
+}
+
+// BenchmarkMessageWSToWS is one message's whole path: a WebSocket send-msg,
+// durable store, fan-out, and msg-recieve on the recipient's socket.
+func BenchmarkMessageWSToWS(b *testing.B) {
+	addr, svc := startServer(b)
+	sender, _ := dialAs(b, addr, svc, "alice")
+	recv, bob := dialAs(b, addr, svc, "bob")
+	frame, _ := json.Marshal(map[string]any{"event": "send-msg", "data": map[string]any{"to": bob, "msg": "benchmark message of a typical length, about eighty bytes long."}})
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := sender.WriteMessage(websocket.TextMessage, frame); err != nil {
+			b.Fatal(err)
+		}
+		waitFor(b, recv, "msg-recieve")
+	}
+}
