@@ -169,7 +169,7 @@ func (m *webmMeter) element() (int64, int) {
 	case webmClusterID:
 		return 0, 0
 	}
-	if unknown || m.size > math.MaxInt64 {
+	if unknown { // an element without a size cannot be skipped
 		return 0, 0
 	}
 	return int64(m.size), 1

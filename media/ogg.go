@@ -21,9 +21,8 @@ const opusRate = 48000
 type oggMeter struct {
 	feeder
 	stage    int
-	pages    int64
-	first    bool   // the page being read is the stream's first
-	serial   uint32 // the measured logical stream
+	pages    int64  // page headers read
+	serial   uint32 // the measured logical stream: that of the first page
 	last     uint64 // last valid granule of the measured stream
 	seen     bool   // last holds a value
 	rate     uint64
@@ -52,7 +51,7 @@ func (m *oggMeter) step(b []byte) (int64, int) {
 			m.pageBody += int64(s)
 		}
 		m.stage = oggPage
-		if m.first && m.pageBody >= oggIDLen {
+		if m.pages == 1 && m.pageBody >= oggIDLen { // the identification header
 			m.stage = oggIDHeader
 			return 0, oggIDLen
 		}
@@ -72,11 +71,9 @@ func (m *oggMeter) readPage(b []byte) (int64, int) {
 		return 0, 0
 	}
 	serial := binary.LittleEndian.Uint32(b[14:18])
-	m.first = m.pages == 0
-	if m.first {
+	if m.pages++; m.pages == 1 {
 		m.serial = serial
 	}
-	m.pages++
 	// A granule of -1 marks a page on which no packet ends.
 	if g := binary.LittleEndian.Uint64(b[6:14]); serial == m.serial && g != ^uint64(0) {
 		m.last, m.seen = g, true

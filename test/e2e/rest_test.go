@@ -142,9 +142,9 @@ func TestAccounts(t *testing.T) {
 
 	t.Run("bad bodies", func(t *testing.T) {
 		for name, body := range map[string]string{
-			"malformed": `{"username":`,
-			"deep":      `{"username":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}`,
-			"array":     `[]`,
+			"malformed":  `{"username":`,
+			"deep":       `{"username":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}`,
+			"array":      `[]`,
 			"wrong type": `{"username":5,"email":"x@y.org","password":"long enough"}`,
 		} {
 			req, _ := http.NewRequest("POST", n.URL()+"/api/auth/register", strings.NewReader(body))
