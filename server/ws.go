@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/gofiber/contrib/websocket"
@@ -11,6 +12,10 @@ import (
 )
 
 const wsWriteTimeout = 10 * time.Second
+
+// writeBuffers lets idle sockets share write buffers instead of holding
+// 4 KiB each.
+var writeBuffers = &sync.Pool{}
 
 // wsUpgrade admits only WebSocket upgrades from allowed origins.
 func (s *Server) wsUpgrade(c *fiber.Ctx) error {
@@ -33,7 +38,7 @@ func (s *Server) wsHandler() fiber.Handler {
 			return conn.SetReadDeadline(time.Now().Add(2 * ping))
 		})
 		s.gw.Serve(context.Background(), &wsTransport{conn: conn})
-	}, websocket.Config{EnableCompression: false, ReadBufferSize: 4 << 10, WriteBufferSize: 4 << 10})
+	}, websocket.Config{EnableCompression: false, ReadBufferSize: 1 << 10, WriteBufferSize: 4 << 10, WriteBufferPool: writeBuffers})
 }
 
 // wsTransport is gateway.Transport over a fasthttp websocket.

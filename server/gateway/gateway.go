@@ -67,10 +67,14 @@ func New(svc *chat.Service, opts Options) *Gateway {
 	g := &Gateway{svc: svc, opts: opts, log: opts.Logger, ctx: ctx, cancel: cancel}
 	g.hub = newHub(g)
 	g.rcpt = newReceipts(svc, g.log)
-	g.wg.Add(1)
+	g.wg.Add(2)
 	go func() {
 		defer g.wg.Done()
 		g.rcpt.run(ctx, 50*time.Millisecond)
+	}()
+	go func() {
+		defer g.wg.Done()
+		g.heartbeat(ctx)
 	}()
 	svc.OnControl(g.onControl)
 	return g
@@ -115,3 +119,20 @@ func (g *Gateway) Sessions() int { return len(g.hub.all()) }
 // PingInterval is the heartbeat period; transports drop a socket silent
 // for twice as long.
 func (g *Gateway) PingInterval() time.Duration { return g.opts.PingInterval }
+
+// heartbeat pings every socket of the node each PingInterval from one
+// goroutine, rather than a timer per socket.
+func (g *Gateway) heartbeat(ctx context.Context) {
+	t := time.NewTicker(g.opts.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			for _, s := range g.hub.all() {
+				s.ping()
+			}
+		}
+	}
+}

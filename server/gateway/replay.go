@@ -104,12 +104,17 @@ func (s *Session) replayed(v *chat.MessageView) error {
 	if !isNew {
 		return nil
 	}
-	select {
-	case s.out <- encode(chat.EventForMessage(v), v, nil):
-		return nil
-	case <-s.done:
-		return context.Canceled
+	b := encode(chat.EventForMessage(v), v, nil)
+	for !s.out.push(b) {
+		s.kick()
+		select {
+		case <-s.out.space:
+		case <-s.done:
+			return context.Canceled
+		}
 	}
+	s.kick()
+	return nil
 }
 
 // release ends a replay: held live events go out, minus duplicates.

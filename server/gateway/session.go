@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/crypttalk/crypttalk/chat"
@@ -19,7 +20,8 @@ type Session struct {
 	t Transport
 	p *chat.Principal
 
-	out       chan []byte
+	out       *sendQueue
+	writing   atomic.Bool
 	done      chan struct{}
 	closeOnce sync.Once
 
@@ -47,12 +49,11 @@ func (g *Gateway) Serve(ctx context.Context, t Transport) {
 	}
 	s := &Session{
 		g: g, t: t, p: p,
-		out:  make(chan []byte, g.opts.SendQueue),
+		out:  newSendQueue(g.opts.SendQueue),
 		done: make(chan struct{}),
 		seen: seenSet{}, replaying: true,
 	}
 	g.wg.Add(1)
-	go s.writeLoop()
 	defer g.wg.Done()
 	if err := g.hub.add(ctx, s); err != nil {
 		g.log.ErrorContext(ctx, "subscribe failed", "err", err)
@@ -167,26 +168,42 @@ func (s *Session) readLoop(ctx context.Context) {
 	}
 }
 
-func (s *Session) writeLoop() {
-	t := time.NewTicker(s.g.opts.PingInterval)
-	defer t.Stop()
+// flush writes what is queued, in order. It runs only while there is
+// something to write (started by kick), so an idle socket costs no writer
+// goroutine; a nil frame is a heartbeat ping.
+func (s *Session) flush() {
 	for {
-		select {
-		case b := <-s.out:
-			if err := s.t.WriteFrame(b); err != nil {
+		for _, b := range s.out.take() {
+			var err error
+			if b == nil {
+				err = s.t.WritePing()
+			} else {
+				err = s.t.WriteFrame(b)
+			}
+			if err != nil {
 				s.kill(CloseInternal, "write failed")
+				s.writing.Store(false)
 				return
 			}
-		case <-t.C:
-			if err := s.t.WritePing(); err != nil {
-				s.kill(CloseInternal, "ping failed")
-				return
-			}
-		case <-s.done:
+		}
+		s.writing.Store(false)
+		// A frame queued after take but before the flag was cleared found
+		// the writer still running; pick it up.
+		if s.out.empty() || !s.writing.CompareAndSwap(false, true) {
 			return
 		}
 	}
 }
+
+// kick starts the writer unless it is running.
+func (s *Session) kick() {
+	if s.writing.CompareAndSwap(false, true) {
+		go s.flush()
+	}
+}
+
+// ping queues a heartbeat.
+func (s *Session) ping() { s.enqueue(nil) }
 
 // enqueue hands a frame to the writer. A full queue means the client does
 // not read fast enough: it is cut (4000) rather than stalling fan-out for
@@ -194,10 +211,14 @@ func (s *Session) writeLoop() {
 func (s *Session) enqueue(b []byte) {
 	select {
 	case <-s.done:
-	case s.out <- b:
+		return
 	default:
-		s.kill(CloseSlowConsumer, "too slow, reconnect with since")
 	}
+	if !s.out.push(b) {
+		s.kill(CloseSlowConsumer, "too slow, reconnect with since")
+		return
+	}
+	s.kick()
 }
 
 func (s *Session) kill(code int, reason string) {
