@@ -2,7 +2,8 @@ package bolt
 
 import (
 	"context"
-	"sort"
+	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -10,96 +11,129 @@ import (
 	"github.com/crypttalk/crypttalk/store"
 )
 
-// EnsureConversation creates c unless it exists and returns the stored one.
+// EnsureConversation creates c unless a conversation with c.ID exists, and
+// returns the stored one either way.
 func (s *Store) EnsureConversation(ctx context.Context, c *store.Conversation) (*store.Conversation, error) {
+	if err := checkIDs(append([]string{c.ID}, c.Members...)...); err != nil {
+		return nil, err
+	}
+	// Nearly every call finds the conversation: answer those without
+	// joining a commit.
 	if got, err := s.GetConversation(ctx, c.ID); err == nil {
 		return got, nil
 	}
-	var out store.Conversation
+	var out *store.Conversation
 	err := s.update(ctx, func(tx *bolt.Tx) error {
-		convs := tx.Bucket(bConvs)
-		if err := getJSON(convs, []byte(c.ID), &out); err == nil {
-			return nil
+		out = new(store.Conversation) // fn may be replayed
+		if err := getJSON(tx, bConvs, []byte(c.ID), out); err == nil {
+			return nil // created meanwhile by another caller
 		}
-		out = *c
+		*out = *c
 		for _, m := range c.Members {
-			if err := tx.Bucket(bConvByMember).Put(join(m, c.ID), nil); err != nil {
+			if err := tx.Bucket(bConvByMember).Put(join(m, c.ID), []byte{}); err != nil {
 				return err
 			}
 		}
-		return putJSON(convs, []byte(c.ID), &out)
+		if err := indexIdle(tx, out); err != nil {
+			return err
+		}
+		return putJSON(tx, bConvs, []byte(c.ID), out)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &out, nil
+	return out, nil
 }
 
 // GetConversation loads a conversation.
 func (s *Store) GetConversation(ctx context.Context, id string) (*store.Conversation, error) {
-	var c store.Conversation
-	if err := s.view(ctx, func(tx *bolt.Tx) error { return getJSON(tx.Bucket(bConvs), []byte(id), &c) }); err != nil {
+	c := new(store.Conversation)
+	if err := s.view(ctx, func(tx *bolt.Tx) error { return getJSON(tx, bConvs, []byte(id), c) }); err != nil {
 		return nil, err
 	}
-	return &c, nil
+	return c, nil
 }
 
-// ListConversations returns userID's conversations, newest activity first.
+// ListConversations returns userID's conversations, most recent activity
+// first (ties by id, so the order is stable).
 func (s *Store) ListConversations(ctx context.Context, userID string) ([]*store.Conversation, error) {
 	var out []*store.Conversation
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		convs := tx.Bucket(bConvs)
-		p := prefix(userID)
-		c := tx.Bucket(bConvByMember).Cursor()
-		for k, _ := c.Seek(p); k != nil && hasPrefix(k, p); k, _ = c.Next() {
-			var conv store.Conversation
-			if err := getJSON(convs, k[len(p):], &conv); err != nil {
-				return err
+		return scanPrefix(tx, bConvByMember, prefix(userID), func(id, _ []byte) (bool, error) {
+			c := new(store.Conversation)
+			if err := getJSON(tx, bConvs, id, c); err != nil {
+				return false, err
 			}
-			out = append(out, &conv)
-		}
-		return nil
-	})
-	sort.SliceStable(out, func(i, j int) bool { return out[i].LastMessageAt.After(out[j].LastMessageAt) })
-	return out, err
-}
-
-// modifyConv applies fn to a stored conversation inside a group commit and
-// keeps the idle-timer index in step.
-func (s *Store) modifyConv(ctx context.Context, id string, fn func(c *store.Conversation)) (*store.Conversation, error) {
-	var out store.Conversation
-	err := s.update(ctx, func(tx *bolt.Tx) error {
-		convs, idle := tx.Bucket(bConvs), tx.Bucket(bIdle)
-		if err := getJSON(convs, []byte(id), &out); err != nil {
-			return err
-		}
-		if !out.IdleExpiresAt.IsZero() {
-			if err := idle.Delete(timeKey(out.IdleExpiresAt, id)); err != nil {
-				return err
-			}
-		}
-		fn(&out)
-		if !out.IdleExpiresAt.IsZero() {
-			if err := idle.Put(timeKey(out.IdleExpiresAt, id), nil); err != nil {
-				return err
-			}
-		}
-		return putJSON(convs, []byte(id), &out)
+			out = append(out, c)
+			return true, nil
+		})
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &out, nil
+	slices.SortStableFunc(out, func(a, b *store.Conversation) int {
+		if c := b.LastMessageAt.Compare(a.LastMessageAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
 }
 
-// NextSeq hands out the next seq durably.
+// modifyConv applies fn to a stored conversation inside a group commit,
+// keeping the idle-timer index in step, and returns the stored result.
+func (s *Store) modifyConv(ctx context.Context, id string, fn func(c *store.Conversation)) (*store.Conversation, error) {
+	var out *store.Conversation
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		out = new(store.Conversation) // fn may be replayed: start afresh
+		if err := getJSON(tx, bConvs, []byte(id), out); err != nil {
+			return err
+		}
+		if err := unindexIdle(tx, out); err != nil {
+			return err
+		}
+		fn(out)
+		if err := indexIdle(tx, out); err != nil {
+			return err
+		}
+		return putJSON(tx, bConvs, []byte(id), out)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func indexIdle(tx *bolt.Tx, c *store.Conversation) error {
+	if c.IdleExpiresAt.IsZero() {
+		return nil
+	}
+	return tx.Bucket(bIdle).Put(timeKey(c.IdleExpiresAt, c.ID), []byte{})
+}
+
+func unindexIdle(tx *bolt.Tx, c *store.Conversation) error {
+	if c.IdleExpiresAt.IsZero() {
+		return nil
+	}
+	return tx.Bucket(bIdle).Delete(timeKey(c.IdleExpiresAt, c.ID))
+}
+
+// idleDeadline is now + seconds under a running idle timer, else zero.
+func idleDeadline(c *store.Conversation, now time.Time) time.Time {
+	if c.TimerMode != store.TimerIdle || c.TimerSeconds <= 0 {
+		return time.Time{}
+	}
+	return now.Add(time.Duration(c.TimerSeconds) * time.Second)
+}
+
+// NextSeq hands out the next seq of a conversation. The counter lives in
+// the conversation record, so it is durable and never goes back, and the
+// commit is shared with concurrent callers.
 func (s *Store) NextSeq(ctx context.Context, id string, now time.Time) (int64, error) {
 	c, err := s.modifyConv(ctx, id, func(c *store.Conversation) {
 		c.LastSeq++
 		c.LastMessageAt = now
-		if c.TimerMode == store.TimerIdle && c.TimerSeconds > 0 {
-			c.IdleExpiresAt = now.Add(time.Duration(c.TimerSeconds) * time.Second)
-		}
+		c.IdleExpiresAt = idleDeadline(c, now)
 	})
 	if err != nil {
 		return 0, err
@@ -107,107 +141,63 @@ func (s *Store) NextSeq(ctx context.Context, id string, now time.Time) (int64, e
 	return c.LastSeq, nil
 }
 
-// SetTimer changes the conversation's timer.
+// SetTimer changes the conversation's self-destruct timer.
 func (s *Store) SetTimer(ctx context.Context, id string, seconds int64, mode string, now time.Time) error {
 	_, err := s.modifyConv(ctx, id, func(c *store.Conversation) {
 		c.TimerSeconds, c.TimerMode = seconds, mode
-		c.IdleExpiresAt = time.Time{}
-		if mode == store.TimerIdle && seconds > 0 {
-			c.IdleExpiresAt = now.Add(time.Duration(seconds) * time.Second)
-		}
+		c.IdleExpiresAt = idleDeadline(c, now)
 	})
 	return err
 }
 
-// ListIdleExpired lists conversations whose idle timer ran out.
+// ListIdleExpired returns up to limit conversations whose idle deadline is
+// at or before now, most overdue first.
 func (s *Store) ListIdleExpired(ctx context.Context, now time.Time, limit int) ([]*store.Conversation, error) {
+	limit = limitOr(limit, defaultPageLimit)
 	var out []*store.Conversation
-	end := timeKey(now, "\xff")
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		convs := tx.Bucket(bConvs)
-		c := tx.Bucket(bIdle).Cursor()
-		for k, _ := c.First(); k != nil && string(k) <= string(end) && len(out) < limit; k, _ = c.Next() {
-			var conv store.Conversation
-			if err := getJSON(convs, k[8:], &conv); err != nil {
-				return err
+		return scanDue(tx, bIdle, now, func(id []byte) (bool, error) {
+			c := new(store.Conversation)
+			if err := getJSON(tx, bConvs, id, c); err != nil {
+				return false, err
 			}
-			out = append(out, &conv)
-		}
-		return nil
+			out = append(out, c)
+			return len(out) < limit, nil
+		})
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-// MarkRead raises userID's read position.
+// MarkRead raises userID's read position to seq (never lowers it) and
+// returns the position stored.
 func (s *Store) MarkRead(ctx context.Context, id, userID string, seq int64) (int64, error) {
-	c, err := s.modifyConv(ctx, id, func(c *store.Conversation) {
-		if c.ReadSeq == nil {
-			c.ReadSeq = map[string]int64{}
-		}
-		c.ReadSeq[userID] = max(c.ReadSeq[userID], seq)
-	})
+	c, err := s.modifyConv(ctx, id, func(c *store.Conversation) { c.ReadSeq = raise(c.ReadSeq, userID, seq) })
 	if err != nil {
 		return 0, err
 	}
 	return c.ReadSeq[userID], nil
 }
 
-// MarkDelivered raises userID's delivered position.
+// MarkDelivered raises userID's delivered position to seq (never lowers
+// it) and returns the position stored.
 func (s *Store) MarkDelivered(ctx context.Context, id, userID string, seq int64) (int64, error) {
-	c, err := s.modifyConv(ctx, id, func(c *store.Conversation) {
-		if c.DeliveredSeq == nil {
-			c.DeliveredSeq = map[string]int64{}
-		}
-		c.DeliveredSeq[userID] = max(c.DeliveredSeq[userID], seq)
-	})
+	c, err := s.modifyConv(ctx, id, func(c *store.Conversation) { c.DeliveredSeq = raise(c.DeliveredSeq, userID, seq) })
 	if err != nil {
 		return 0, err
 	}
 	return c.DeliveredSeq[userID], nil
 }
 
-// DeleteConversation removes a conversation with its messages, data keys
-// and files.
-func (s *Store) DeleteConversation(ctx context.Context, id string) error {
-	var files []string
-	err := s.update(ctx, func(tx *bolt.Tx) error {
-		files = files[:0]
-		var c store.Conversation
-		if err := getJSON(tx.Bucket(bConvs), []byte(id), &c); err != nil {
-			if err == store.ErrNotFound {
-				return nil
-			}
-			return err
-		}
-		if err := deleteConvMessages(tx, id); err != nil {
-			return err
-		}
-		if err := deleteOwnerKeys(tx, id); err != nil {
-			return err
-		}
-		var err error
-		if files, err = deleteConvFiles(tx, id); err != nil {
-			return err
-		}
-		for _, m := range c.Members {
-			if err := tx.Bucket(bConvByMember).Delete(join(m, id)); err != nil {
-				return err
-			}
-		}
-		if !c.IdleExpiresAt.IsZero() {
-			if err := tx.Bucket(bIdle).Delete(timeKey(c.IdleExpiresAt, id)); err != nil {
-				return err
-			}
-		}
-		return tx.Bucket(bConvs).Delete([]byte(id))
-	})
-	if err != nil {
-		return err
+// raise sets pos[user] to seq if that is higher, allocating pos if needed.
+func raise(pos map[string]int64, user string, seq int64) map[string]int64 {
+	if pos == nil {
+		pos = map[string]int64{}
 	}
-	for _, f := range files {
-		if err := s.blobs.DeleteBlob(ctx, f); err != nil {
-			return err
-		}
+	if seq > pos[user] {
+		pos[user] = seq
 	}
-	return nil
+	return pos
 }

@@ -2,45 +2,55 @@ package bolt
 
 import (
 	"context"
+	"errors"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/crypttalk/crypttalk/store"
 )
 
-// PutFile stores a file's metadata.
+// PutFile stores a file's metadata; store.ErrConflict if its id exists.
 func (s *Store) PutFile(ctx context.Context, f *store.File) error {
+	if err := checkIDs(f.ID); err != nil {
+		return err
+	}
 	return s.update(ctx, func(tx *bolt.Tx) error {
 		if tx.Bucket(bFiles).Get([]byte(f.ID)) != nil {
-			return store.ErrConflict
+			return conflict("file", []byte(f.ID))
 		}
-		return putFile(tx, f)
+		return writeFile(tx, f)
 	})
 }
 
-func putFile(tx *bolt.Tx, f *store.File) error {
+// writeFile stores f and its conversation index entry. A file uploaded
+// before its conversation is known has no entry until UpdateFile sets one.
+func writeFile(tx *bolt.Tx, f *store.File) error {
 	if f.ConversationID != "" {
-		if err := tx.Bucket(bFilesByConv).Put(join(f.ConversationID, f.ID), nil); err != nil {
+		if err := tx.Bucket(bFilesByConv).Put(join(f.ConversationID, f.ID), []byte{}); err != nil {
 			return err
 		}
 	}
-	return putJSON(tx.Bucket(bFiles), []byte(f.ID), f)
+	return putJSON(tx, bFiles, []byte(f.ID), f)
 }
 
 // GetFile loads a file's metadata.
 func (s *Store) GetFile(ctx context.Context, id string) (*store.File, error) {
-	var f store.File
-	if err := s.view(ctx, func(tx *bolt.Tx) error { return getJSON(tx.Bucket(bFiles), []byte(id), &f) }); err != nil {
+	f := new(store.File)
+	if err := s.view(ctx, func(tx *bolt.Tx) error { return getJSON(tx, bFiles, []byte(id), f) }); err != nil {
 		return nil, err
 	}
-	return &f, nil
+	return f, nil
 }
 
-// UpdateFile replaces a file's metadata.
+// UpdateFile replaces an existing file's metadata, moving its conversation
+// index entry if the conversation changed.
 func (s *Store) UpdateFile(ctx context.Context, f *store.File) error {
+	if err := checkIDs(f.ID); err != nil {
+		return err
+	}
 	return s.update(ctx, func(tx *bolt.Tx) error {
 		var old store.File
-		if err := getJSON(tx.Bucket(bFiles), []byte(f.ID), &old); err != nil {
+		if err := getJSON(tx, bFiles, []byte(f.ID), &old); err != nil {
 			return err
 		}
 		if old.ConversationID != "" && old.ConversationID != f.ConversationID {
@@ -48,30 +58,35 @@ func (s *Store) UpdateFile(ctx context.Context, f *store.File) error {
 				return err
 			}
 		}
-		return putFile(tx, f)
+		return writeFile(tx, f)
 	})
 }
 
-// AddPlay counts one play.
+// AddPlay counts one play of a file and returns the new count. The
+// read-modify-write runs in one transaction, so no play is lost.
 func (s *Store) AddPlay(ctx context.Context, id string) (int64, error) {
-	var n int64
+	var plays int64
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		var f store.File
-		if err := getJSON(tx.Bucket(bFiles), []byte(id), &f); err != nil {
+		if err := getJSON(tx, bFiles, []byte(id), &f); err != nil {
 			return err
 		}
 		f.Plays++
-		n = f.Plays
-		return putJSON(tx.Bucket(bFiles), []byte(id), &f)
+		plays = f.Plays
+		return putJSON(tx, bFiles, []byte(id), &f)
 	})
-	return n, err
+	if err != nil {
+		return 0, err
+	}
+	return plays, nil
 }
 
-// DeleteFile removes a file's metadata and blob.
+// DeleteFile removes a file's metadata and its blob; store.ErrNotFound if
+// the metadata is unknown (the blob is removed even then).
 func (s *Store) DeleteFile(ctx context.Context, id string) error {
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		var f store.File
-		if err := getJSON(tx.Bucket(bFiles), []byte(id), &f); err != nil {
+		if err := getJSON(tx, bFiles, []byte(id), &f); err != nil {
 			return err
 		}
 		if f.ConversationID != "" {
@@ -81,43 +96,83 @@ func (s *Store) DeleteFile(ctx context.Context, id string) error {
 		}
 		return tx.Bucket(bFiles).Delete([]byte(id))
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	return s.blobs.DeleteBlob(ctx, id)
+	if berr := s.blobs.remove(id); berr != nil {
+		return berr
+	}
+	return err
 }
 
-// ListConversationFiles lists a conversation's file ids.
+// ListConversationFiles returns the ids of a conversation's files.
 func (s *Store) ListConversationFiles(ctx context.Context, conv string) ([]string, error) {
 	var out []string
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		p := prefix(conv)
-		c := tx.Bucket(bFilesByConv).Cursor()
-		for k, _ := c.Seek(p); k != nil && hasPrefix(k, p); k, _ = c.Next() {
-			out = append(out, string(k[len(p):]))
-		}
-		return nil
+		return scanPrefix(tx, bFilesByConv, prefix(conv), func(id, _ []byte) (bool, error) {
+			out = append(out, string(id))
+			return true, nil
+		})
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-func deleteConvFiles(tx *bolt.Tx, conv string) ([]string, error) {
-	var ids []string
-	p := prefix(conv)
-	idx := tx.Bucket(bFilesByConv)
-	c := idx.Cursor()
-	for k, _ := c.Seek(p); k != nil && hasPrefix(k, p); k, _ = c.Seek(p) {
-		id := string(k[len(p):])
-		ids = append(ids, id)
-		if err := idx.Delete(append([]byte(nil), k...)); err != nil {
-			return nil, err
+// DeleteConversation removes the conversation with its messages, its data
+// keys, its files with their own data keys, and then the files' blobs.
+// Records that name the id are removed even when the conversation record
+// is gone, so a retry after a failure finishes the job.
+func (s *Store) DeleteConversation(ctx context.Context, id string) error {
+	var files []string
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		files = files[:0] // fn may be replayed
+		var c store.Conversation
+		switch err := getJSON(tx, bConvs, []byte(id), &c); {
+		case err == nil:
+			if err := deleteConvRecord(tx, &c); err != nil {
+				return err
+			}
+		case !errors.Is(err, store.ErrNotFound):
+			return err
 		}
-		if err := tx.Bucket(bFiles).Delete([]byte(id)); err != nil {
-			return nil, err
+		if err := deleteConvMessages(tx, id); err != nil {
+			return err
 		}
 		if err := deleteOwnerKeys(tx, id); err != nil {
-			return nil, err
+			return err
+		}
+		return deletePrefix(tx, bFilesByConv, prefix(id), func(fileID, _ []byte) error {
+			files = append(files, string(fileID))
+			if err := tx.Bucket(bFiles).Delete(fileID); err != nil {
+				return err
+			}
+			return deleteOwnerKeys(tx, string(fileID))
+		})
+	})
+	if err != nil {
+		return err
+	}
+	// Blobs go after the commit: their keys are gone already, so a blob
+	// left behind by a failure here is unreadable ciphertext, not a leak.
+	for _, f := range files {
+		if err := s.blobs.remove(f); err != nil {
+			return err
 		}
 	}
-	return ids, nil
+	return nil
+}
+
+// deleteConvRecord removes a conversation record with its index entries.
+func deleteConvRecord(tx *bolt.Tx, c *store.Conversation) error {
+	for _, m := range c.Members {
+		if err := tx.Bucket(bConvByMember).Delete(join(m, c.ID)); err != nil {
+			return err
+		}
+	}
+	if err := unindexIdle(tx, c); err != nil {
+		return err
+	}
+	return tx.Bucket(bConvs).Delete([]byte(c.ID))
 }

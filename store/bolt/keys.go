@@ -2,90 +2,97 @@ package bolt
 
 import (
 	"context"
-	"sort"
+	"encoding/json"
+	"fmt"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/crypttalk/crypttalk/store"
 )
 
-// PutDataKey stores a wrapped data key.
+// PutDataKey stores a wrapped data key; store.ErrConflict if its id exists.
 func (s *Store) PutDataKey(ctx context.Context, k *store.DataKey) error {
+	if err := checkIDs(k.ID, k.Owner); err != nil {
+		return err
+	}
 	return s.update(ctx, func(tx *bolt.Tx) error {
 		if tx.Bucket(bKeys).Get([]byte(k.ID)) != nil {
-			return store.ErrConflict
+			return conflict("data key", []byte(k.ID))
 		}
-		if err := tx.Bucket(bKeysByOwner).Put(join(k.Owner, k.ID), nil); err != nil {
+		if err := tx.Bucket(bKeysByOwner).Put(join(k.Owner, k.ID), []byte{}); err != nil {
 			return err
 		}
-		return putJSON(tx.Bucket(bKeys), []byte(k.ID), k)
+		return putJSON(tx, bKeys, []byte(k.ID), k)
 	})
 }
 
 // GetDataKey loads a wrapped data key.
 func (s *Store) GetDataKey(ctx context.Context, id string) (*store.DataKey, error) {
-	var k store.DataKey
-	if err := s.view(ctx, func(tx *bolt.Tx) error { return getJSON(tx.Bucket(bKeys), []byte(id), &k) }); err != nil {
+	k := new(store.DataKey)
+	if err := s.view(ctx, func(tx *bolt.Tx) error { return getJSON(tx, bKeys, []byte(id), k) }); err != nil {
 		return nil, err
 	}
-	return &k, nil
+	return k, nil
 }
 
-// ListDataKeys lists an owner's keys, oldest first.
+// ListDataKeys returns an owner's keys, newest last (by CreatedAt, then id).
 func (s *Store) ListDataKeys(ctx context.Context, owner string) ([]*store.DataKey, error) {
 	var out []*store.DataKey
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		keys := tx.Bucket(bKeys)
-		p := prefix(owner)
-		c := tx.Bucket(bKeysByOwner).Cursor()
-		for k, _ := c.Seek(p); k != nil && hasPrefix(k, p); k, _ = c.Next() {
-			var dk store.DataKey
-			if err := getJSON(keys, k[len(p):], &dk); err != nil {
-				return err
+		return scanPrefix(tx, bKeysByOwner, prefix(owner), func(id, _ []byte) (bool, error) {
+			k := new(store.DataKey)
+			if err := getJSON(tx, bKeys, id, k); err != nil {
+				return false, err
 			}
-			out = append(out, &dk)
-		}
-		return nil
+			out = append(out, k)
+			return true, nil
+		})
 	})
-	sort.SliceStable(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	// The index is in id order; CreatedAt gives "newest last", and the
+	// stable sort keeps id order among keys made at the same instant.
+	slices.SortStableFunc(out, func(a, b *store.DataKey) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return out, nil
 }
 
-// ListDataKeysNotWrappedBy pages through keys wrapped by another version.
+// ListDataKeysNotWrappedBy pages, by ascending id after the exclusive
+// cursor, through the keys whose MasterVersion differs from version. It
+// walks the whole key bucket, which is fine for the rare re-wrap job.
 func (s *Store) ListDataKeysNotWrappedBy(ctx context.Context, version, after string, limit int) ([]*store.DataKey, error) {
+	limit = limitOr(limit, defaultPageLimit)
 	var out []*store.DataKey
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		c := tx.Bucket(bKeys).Cursor()
-		k, v := c.First()
-		if after != "" {
-			k, v = c.Seek([]byte(after))
-			if k != nil && string(k) == after {
-				k, v = c.Next()
-			}
-		}
-		for ; k != nil && len(out) < limit; k, v = c.Next() {
-			var dk store.DataKey
-			if err := jsonUnmarshal(v, &dk); err != nil {
-				return err
+		for k, v := seekAfter(c, after); k != nil && len(out) < limit; k, v = c.Next() {
+			dk := new(store.DataKey)
+			if err := json.Unmarshal(v, dk); err != nil {
+				return fmt.Errorf("bolt: decode data key %q: %w", k, err)
 			}
 			if dk.MasterVersion != version {
-				out = append(out, &dk)
+				out = append(out, dk)
 			}
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-// UpdateDataKey replaces a key's wrapping.
+// UpdateDataKey replaces MasterVersion and Wrapped of an existing key; the
+// owner and creation time stay.
 func (s *Store) UpdateDataKey(ctx context.Context, k *store.DataKey) error {
 	return s.update(ctx, func(tx *bolt.Tx) error {
 		var old store.DataKey
-		if err := getJSON(tx.Bucket(bKeys), []byte(k.ID), &old); err != nil {
+		if err := getJSON(tx, bKeys, []byte(k.ID), &old); err != nil {
 			return err
 		}
 		old.MasterVersion, old.Wrapped = k.MasterVersion, k.Wrapped
-		return putJSON(tx.Bucket(bKeys), []byte(k.ID), &old)
+		return putJSON(tx, bKeys, []byte(k.ID), &old)
 	})
 }
 
@@ -95,17 +102,6 @@ func (s *Store) DeleteDataKeys(ctx context.Context, owner string) error {
 }
 
 func deleteOwnerKeys(tx *bolt.Tx, owner string) error {
-	idx, keys := tx.Bucket(bKeysByOwner), tx.Bucket(bKeys)
-	p := prefix(owner)
-	c := idx.Cursor()
-	for k, _ := c.Seek(p); k != nil && hasPrefix(k, p); k, _ = c.Seek(p) {
-		k = append([]byte(nil), k...) // deletes below may move the page k points into
-		if err := keys.Delete(k[len(p):]); err != nil {
-			return err
-		}
-		if err := idx.Delete(k); err != nil {
-			return err
-		}
-	}
-	return nil
+	keys := tx.Bucket(bKeys)
+	return deletePrefix(tx, bKeysByOwner, prefix(owner), func(id, _ []byte) error { return keys.Delete(id) })
 }

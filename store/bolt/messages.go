@@ -1,8 +1,10 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
-	"encoding/binary"
+	"encoding/json"
+	"fmt"
 	"slices"
 	"time"
 
@@ -11,244 +13,202 @@ import (
 	"github.com/crypttalk/crypttalk/store"
 )
 
-func msgKey(conv string, seq int64) []byte {
-	return binary.BigEndian.AppendUint64(prefix(conv), uint64(seq))
-}
+const defaultMessagePage = 50
 
-// PutMessage stores a message durably (group commit).
+// msgKey is a message's key in bMsgs: its conversation's messages are one
+// contiguous run of keys, ordered by seq, so every range is a cursor walk.
+func msgKey(conv string, seq int64) []byte { return seqKey(prefix(conv), seq) }
+
+// PutMessage stores a message durably. ErrConflict when its id, its
+// (ConversationID, Seq) or its (Sender, TxnID) is taken.
 func (s *Store) PutMessage(ctx context.Context, m *store.Message) error {
+	if err := checkIDs(m.ID, m.ConversationID, m.Sender); err != nil {
+		return err
+	}
+	key := msgKey(m.ConversationID, m.Seq)
 	return s.update(ctx, func(tx *bolt.Tx) error {
-		msgs, txns := tx.Bucket(bMsgs), tx.Bucket(bTxns)
-		key := msgKey(m.ConversationID, m.Seq)
-		if msgs.Get(key) != nil {
-			return store.ErrConflict
+		// Every check before the first write, so a conflict leaves nothing.
+		if tx.Bucket(bMsgs).Get(key) != nil {
+			return conflict("message seq", key)
+		}
+		if tx.Bucket(bMsgIDs).Get([]byte(m.ID)) != nil {
+			return conflict("message", []byte(m.ID))
 		}
 		if m.TxnID != "" {
-			tk := join(m.Sender, m.TxnID)
-			if txns.Get(tk) != nil {
-				return store.ErrConflict
-			}
-			if err := txns.Put(tk, []byte(m.ID)); err != nil {
-				return err
+			if tk := join(m.Sender, m.TxnID); tx.Bucket(bTxns).Get(tk) != nil {
+				return conflict("transaction", tk)
 			}
 		}
-		if err := tx.Bucket(bMsgIDs).Put([]byte(m.ID), key); err != nil {
+		return insertMessage(tx, key, m)
+	})
+}
+
+// insertMessage writes a message and all its index entries.
+func insertMessage(tx *bolt.Tx, key []byte, m *store.Message) error {
+	if m.TxnID != "" {
+		if err := tx.Bucket(bTxns).Put(join(m.Sender, m.TxnID), []byte(m.ID)); err != nil {
 			return err
 		}
-		if !m.ExpiresAt.IsZero() {
-			if err := tx.Bucket(bExpiry).Put(timeKey(m.ExpiresAt, m.ID), nil); err != nil {
-				return err
-			}
+	}
+	if err := tx.Bucket(bMsgIDs).Put([]byte(m.ID), key); err != nil {
+		return err
+	}
+	if !m.ExpiresAt.IsZero() {
+		if err := tx.Bucket(bExpiry).Put(timeKey(m.ExpiresAt, m.ID), []byte{}); err != nil {
+			return err
 		}
-		return putJSON(msgs, key, m)
-	})
+	}
+	if err := indexAfterRead(tx, m); err != nil {
+		return err
+	}
+	return putJSON(tx, bMsgs, key, m)
 }
 
 // GetMessage loads a message by id.
 func (s *Store) GetMessage(ctx context.Context, id string) (*store.Message, error) {
-	var m store.Message
+	var m *store.Message
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		key := tx.Bucket(bMsgIDs).Get([]byte(id))
-		if key == nil {
-			return store.ErrNotFound
-		}
-		return getJSON(tx.Bucket(bMsgs), key, &m)
+		var err error
+		m, err = loadMessage(tx, []byte(id))
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &m, nil
+	return m, nil
 }
 
-// GetMessageByTxn finds the message a sender created with txnID.
+// GetMessageByTxn finds the message sender created with txnID.
 func (s *Store) GetMessageByTxn(ctx context.Context, sender, txnID string) (*store.Message, error) {
-	var id []byte
+	var m *store.Message
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bTxns).Get(join(sender, txnID)); v != nil {
-			id = append(id, v...)
-			return nil
+		tk := join(sender, txnID)
+		id := tx.Bucket(bTxns).Get(tk)
+		if id == nil {
+			return notFound("transaction", tk)
 		}
-		return store.ErrNotFound
+		var err error
+		m, err = loadMessage(tx, id)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return s.GetMessage(ctx, string(id))
+	return m, nil
 }
 
+func loadMessage(tx *bolt.Tx, id []byte) (*store.Message, error) {
+	key := tx.Bucket(bMsgIDs).Get(id)
+	if key == nil {
+		return nil, notFound("message", id)
+	}
+	m := new(store.Message)
+	if err := getJSON(tx, bMsgs, key, m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func decodeMessage(v []byte) (*store.Message, error) {
+	m := new(store.Message)
+	if err := json.Unmarshal(v, m); err != nil {
+		return nil, fmt.Errorf("bolt: decode message: %w", err)
+	}
+	return m, nil
+}
+
+// live reports whether m is unexpired at now.
 func live(m *store.Message, now time.Time) bool {
 	return m.ExpiresAt.IsZero() || now.Before(m.ExpiresAt)
 }
 
-// ListMessages returns a range of a conversation, oldest first.
+// ListMessages returns a range of a conversation, oldest first: with
+// AfterSeq the oldest r.Limit after it, otherwise the newest r.Limit below
+// BeforeSeq (or below the end). Expired messages are skipped and do not
+// count against the limit.
 func (s *Store) ListMessages(ctx context.Context, conv string, r store.MessageRange) ([]*store.Message, error) {
-	if r.Limit <= 0 {
-		r.Limit = 50
+	limit := limitOr(r.Limit, defaultMessagePage)
+	lo := prefix(conv) // inclusive
+	if r.AfterSeq > 0 {
+		lo = msgKey(conv, r.AfterSeq+1)
+	}
+	hi := prefixEnd(conv) // exclusive
+	if r.BeforeSeq > 0 {
+		hi = msgKey(conv, r.BeforeSeq)
 	}
 	var out []*store.Message
 	err := s.view(ctx, func(tx *bolt.Tx) error {
+		take := func(v []byte) (bool, error) {
+			m, err := decodeMessage(v)
+			if err != nil {
+				return false, err
+			}
+			if live(m, r.Now) {
+				out = append(out, m)
+			}
+			return len(out) < limit, nil
+		}
 		c := tx.Bucket(bMsgs).Cursor()
-		p := prefix(conv)
-		upper := msgKey(conv, r.BeforeSeq)
-		if r.BeforeSeq <= 0 {
-			upper = msgKey(conv, 1<<62)
-		}
-		inRange := func(k []byte) bool {
-			return k != nil && hasPrefix(k, p) && string(k) < string(upper)
-		}
-		collect := func(v []byte) error {
-			var m store.Message
-			if err := jsonUnmarshal(v, &m); err != nil {
-				return err
-			}
-			if live(&m, r.Now) {
-				out = append(out, &m)
-			}
-			return nil
-		}
 		if r.AfterSeq > 0 {
-			for k, v := c.Seek(msgKey(conv, r.AfterSeq+1)); inRange(k) && len(out) < r.Limit; k, v = c.Next() {
-				if err := collect(v); err != nil {
-					return err
-				}
-			}
-			return nil
+			k, v := c.Seek(lo)
+			return walk(k, v, c.Next, func(k []byte) bool { return bytes.Compare(k, hi) < 0 }, take)
 		}
-		// Newest first from the upper bound, then reversed.
-		k, v := c.Seek(upper)
-		if k == nil {
-			k, v = c.Last()
-		} else {
-			k, v = c.Prev()
-		}
-		for ; inRange(k) && len(out) < r.Limit; k, v = c.Prev() {
-			if err := collect(v); err != nil {
-				return err
-			}
-		}
-		slices.Reverse(out)
-		return nil
+		k, v := seekBefore(c, hi)
+		return walk(k, v, c.Prev, func(k []byte) bool { return bytes.Compare(k, lo) >= 0 }, take)
 	})
-	return out, err
-}
-
-// CountMessages counts live messages after a seq not sent by notSender.
-func (s *Store) CountMessages(ctx context.Context, conv string, afterSeq int64, notSender string, now time.Time) (int, error) {
-	n := 0
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		c := tx.Bucket(bMsgs).Cursor()
-		p := prefix(conv)
-		for k, v := c.Seek(msgKey(conv, afterSeq+1)); k != nil && hasPrefix(k, p); k, v = c.Next() {
-			var m store.Message
-			if err := jsonUnmarshal(v, &m); err != nil {
-				return err
-			}
-			if m.Sender != notSender && live(&m, now) {
-				n++
-			}
-		}
-		return nil
-	})
-	return n, err
-}
-
-// SetMessagesExpiry starts the after_read timers of messages up to a seq.
-func (s *Store) SetMessagesExpiry(ctx context.Context, conv, recipient string, uptoSeq int64, readAt time.Time) error {
-	return s.update(ctx, func(tx *bolt.Tx) error {
-		msgs, exp := tx.Bucket(bMsgs), tx.Bucket(bExpiry)
-		c := msgs.Cursor()
-		end := msgKey(conv, uptoSeq)
-		var updates []*store.Message
-		for k, v := c.Seek(prefix(conv)); k != nil && string(k) <= string(end); k, v = c.Next() {
-			var m store.Message
-			if err := jsonUnmarshal(v, &m); err != nil {
-				return err
-			}
-			if m.Recipient == recipient && m.TTLAfterRead > 0 && m.ExpiresAt.IsZero() {
-				m.ExpiresAt = readAt.Add(time.Duration(m.TTLAfterRead) * time.Second)
-				updates = append(updates, &m)
-			}
-		}
-		for _, m := range updates {
-			if err := exp.Put(timeKey(m.ExpiresAt, m.ID), nil); err != nil {
-				return err
-			}
-			if err := putJSON(msgs, msgKey(conv, m.Seq), m); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-// ListExpiredMessages lists messages whose expiry has passed.
-func (s *Store) ListExpiredMessages(ctx context.Context, now time.Time, limit int) ([]*store.Message, error) {
-	var out []*store.Message
-	end := timeKey(now, "\xff")
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		msgs, ids := tx.Bucket(bMsgs), tx.Bucket(bMsgIDs)
-		c := tx.Bucket(bExpiry).Cursor()
-		for k, _ := c.First(); k != nil && string(k) <= string(end) && len(out) < limit; k, _ = c.Next() {
-			key := ids.Get(k[8:])
-			if key == nil {
-				continue // index entry of a message already gone
-			}
-			var m store.Message
-			if err := getJSON(msgs, key, &m); err != nil {
-				return err
-			}
-			out = append(out, &m)
-		}
-		return nil
-	})
-	return out, err
-}
-
-// DeleteMessages removes messages with their index entries.
-func (s *Store) DeleteMessages(ctx context.Context, ids []string) error {
-	return s.update(ctx, func(tx *bolt.Tx) error {
-		for _, id := range ids {
-			key := tx.Bucket(bMsgIDs).Get([]byte(id))
-			if key == nil {
-				continue
-			}
-			if err := deleteMessage(tx, append([]byte(nil), key...)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-func deleteMessage(tx *bolt.Tx, key []byte) error {
-	msgs := tx.Bucket(bMsgs)
-	var m store.Message
-	if err := getJSON(msgs, key, &m); err != nil {
-		return err
+	if err != nil {
+		return nil, err
 	}
-	if m.TxnID != "" {
-		if err := tx.Bucket(bTxns).Delete(join(m.Sender, m.TxnID)); err != nil {
-			return err
-		}
+	if r.AfterSeq <= 0 {
+		slices.Reverse(out) // collected newest first
 	}
-	if !m.ExpiresAt.IsZero() {
-		if err := tx.Bucket(bExpiry).Delete(timeKey(m.ExpiresAt, m.ID)); err != nil {
-			return err
-		}
-	}
-	if err := tx.Bucket(bMsgIDs).Delete([]byte(m.ID)); err != nil {
-		return err
-	}
-	return msgs.Delete(key)
+	return out, nil
 }
 
-func deleteConvMessages(tx *bolt.Tx, conv string) error {
-	p := prefix(conv)
-	c := tx.Bucket(bMsgs).Cursor()
-	for k, _ := c.Seek(p); k != nil && hasPrefix(k, p); k, _ = c.Seek(p) {
-		if err := deleteMessage(tx, append([]byte(nil), k...)); err != nil {
+// prefixEnd is the first key after every message key of conv.
+func prefixEnd(conv string) []byte { return append([]byte(conv), 1) }
+
+// seekBefore positions c on the last key below hi.
+func seekBefore(c *bolt.Cursor, hi []byte) ([]byte, []byte) {
+	if k, _ := c.Seek(hi); k == nil {
+		return c.Last()
+	}
+	return c.Prev()
+}
+
+// walk steps a cursor from (k, v) with next while in(k) holds and take
+// asks for more.
+func walk(k, v []byte, next func() ([]byte, []byte), in func([]byte) bool, take func(v []byte) (bool, error)) error {
+	for ; k != nil && in(k); k, v = next() {
+		more, err := take(v)
+		if err != nil || !more {
 			return err
 		}
 	}
 	return nil
+}
+
+// CountMessages counts unexpired messages with seq > afterSeq that were
+// not sent by notSender (the unread count).
+func (s *Store) CountMessages(ctx context.Context, conv string, afterSeq int64, notSender string, now time.Time) (int, error) {
+	n := 0
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		p := prefix(conv)
+		c := tx.Bucket(bMsgs).Cursor()
+		k, v := c.Seek(msgKey(conv, afterSeq+1))
+		return walk(k, v, c.Next, func(k []byte) bool { return bytes.HasPrefix(k, p) }, func(v []byte) (bool, error) {
+			m, err := decodeMessage(v)
+			if err != nil {
+				return false, err
+			}
+			if m.Sender != notSender && live(m, now) {
+				n++
+			}
+			return true, nil
+		})
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
 }
