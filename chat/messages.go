@@ -135,11 +135,6 @@ func (s *Service) appendMessage(ctx context.Context, n newMessage) (*store.Messa
 	if err != nil {
 		return nil, err
 	}
-	now := s.now().UTC()
-	seq, err := s.store.NextSeq(ctx, conv.ID, now)
-	if err != nil {
-		return nil, storeError(err)
-	}
 	keyID, dek, err := s.currentKey(ctx, conv.ID)
 	if err != nil {
 		return nil, err
@@ -148,16 +143,16 @@ func (s *Service) appendMessage(ctx context.Context, n newMessage) (*store.Messa
 	if err != nil {
 		return nil, Internal(err)
 	}
-	sealed, err := vault.Seal(dek, plain, vault.MessageAD(conv.ID, seq, n.sender))
-	if err != nil {
-		return nil, Internal(err)
-	}
+	now := s.now().UTC()
 	m := &store.Message{
-		ID: store.NewID(), ConversationID: conv.ID, Seq: seq, Sender: n.sender, Recipient: n.recipient,
-		Type: n.typ, KeyID: keyID, Body: sealed, FileID: n.fileID, TxnID: n.txnID, CreatedAt: now,
+		ID: store.NewID(), ConversationID: conv.ID, Sender: n.sender, Recipient: n.recipient,
+		Type: n.typ, KeyID: keyID, FileID: n.fileID, TxnID: n.txnID, CreatedAt: now,
 	}
 	applyTimer(m, conv, now)
-	if err := s.store.PutMessage(ctx, m); err != nil {
+	seal := func(seq int64) ([]byte, error) {
+		return vault.Seal(dek, plain, vault.MessageAD(conv.ID, seq, n.sender))
+	}
+	if err := s.storeMessage(ctx, m, seal); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, err
 		}
@@ -166,6 +161,24 @@ func (s *Service) appendMessage(ctx context.Context, n newMessage) (*store.Messa
 	s.metrics.MessageStored()
 	s.publishMessage(ctx, m)
 	return m, nil
+}
+
+// storeMessage gives m its seq and stores it durably: in one write when
+// the backend can, else NextSeq then PutMessage.
+func (s *Service) storeMessage(ctx context.Context, m *store.Message, seal func(int64) ([]byte, error)) error {
+	if ap, ok := s.store.(store.Appender); ok {
+		return ap.AppendMessage(ctx, m, seal)
+	}
+	seq, err := s.store.NextSeq(ctx, m.ConversationID, m.CreatedAt)
+	if err != nil {
+		return err
+	}
+	body, err := seal(seq)
+	if err != nil {
+		return err
+	}
+	m.Seq, m.Body = seq, body
+	return s.store.PutMessage(ctx, m)
 }
 
 // applyTimer stamps a new message with its conversation's timer.

@@ -1,7 +1,10 @@
 package server
 
 import (
+	"net/http/pprof"
+
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/cors"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 )
@@ -47,6 +50,9 @@ func (s *Server) adminRoutes(app *fiber.App) {
 	app.Get("/healthz", s.healthz)
 	app.Get("/readyz", s.readyz)
 	app.Get("/metrics", s.metricsHandler)
+	// Profiles for operators; the admin listener is never public.
+	app.Get("/debug/pprof/profile", s.adminOnly, adaptor.HTTPHandlerFunc(pprof.Profile))
+	app.Get("/debug/pprof/*", s.adminOnly, adaptor.HTTPHandlerFunc(pprof.Index))
 	s.adminAPI(app.Group("/_admin/v1", s.adminOnly))
 }
 

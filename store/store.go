@@ -281,3 +281,13 @@ type BlobStore interface {
 	// DeleteBlob removes a blob; a missing blob is not an error.
 	DeleteBlob(ctx context.Context, id string) error
 }
+
+// Appender is an optional ability of a store: hand out the next seq of the
+// message's conversation and store the message in one durable write, half
+// the commits of NextSeq + PutMessage. seal receives the seq (the sealed
+// body's additional data depends on it) and may be called more than once
+// if the backend retries; m.Seq and m.Body are set on success. Errors are
+// those of NextSeq and PutMessage.
+type Appender interface {
+	AppendMessage(ctx context.Context, m *Message, seal func(seq int64) ([]byte, error)) error
+}

@@ -38,6 +38,7 @@ var groups = []struct {
 	{"Blobs", blobCases},
 	{"DeleteConversation", deleteCases},
 	{"Context", contextCases},
+	{"Append", appendCases},
 }
 
 // Run runs every case as sub-test <domain>/<case>, each on its own store
