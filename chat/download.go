@@ -110,6 +110,9 @@ func (d *Download) Open(ctx context.Context, offset int64) (io.ReadCloser, error
 		return nil, Invalid("offset out of range")
 	}
 	first := offset / vault.ChunkSize
+	if offset == d.Size && offset > 0 {
+		first = (offset - 1) / vault.ChunkSize // the end of a file of whole chunks is inside its last chunk
+	}
 	rc, err := d.blobs.OpenBlob(ctx, d.FileID, first*vault.SealedChunkSize)
 	if err != nil {
 		return nil, AsError(fmt.Errorf("open blob: %w", err))

@@ -109,7 +109,7 @@ func checkMasterKeys(spec string) error {
 			return fmt.Errorf("entry %d: want vN:<base64 of 32 bytes>", i+1)
 		}
 		n := -1
-		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding} {
 			if b, err := enc.DecodeString(strings.TrimSpace(b64)); err == nil {
 				n = len(b)
 				break

@@ -1,0 +1,87 @@
+package mongo
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"go.mongodb.org/mongo-driver/mongo/gridfs"
+
+	"github.com/crypttalk/crypttalk/store"
+)
+
+// blobStore keeps encrypted blobs in GridFS (bucket "blobs"), the file id
+// as GridFS id, so they live beside the records in the same database.
+type blobStore struct {
+	s      *Store
+	bucket *gridfs.Bucket
+}
+
+// WriteBlob uploads r; a failed upload is deleted so nothing is left.
+func (b *blobStore) WriteBlob(ctx context.Context, id string, r io.Reader) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	up, err := b.bucket.OpenUploadStreamWithID(id, id)
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	n, err := io.Copy(up, ctxReader{ctx, r})
+	if err != nil {
+		_ = up.Abort()
+		b.cleanup(id)
+		return 0, err
+	}
+	if err := up.Close(); err != nil {
+		b.cleanup(id)
+		return 0, mapErr(err)
+	}
+	return n, nil
+}
+
+func (b *blobStore) cleanup(id string) {
+	_ = b.bucket.Delete(id)
+}
+
+// OpenBlob streams a blob from offset.
+func (b *blobStore) OpenBlob(ctx context.Context, id string, offset int64) (io.ReadCloser, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ds, err := b.bucket.OpenDownloadStream(id)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	if offset > 0 {
+		if _, err := ds.Skip(offset); err != nil {
+			ds.Close()
+			return nil, mapErr(err)
+		}
+	}
+	return ds, nil
+}
+
+// DeleteBlob removes a blob; a missing one is not an error.
+func (b *blobStore) DeleteBlob(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := b.bucket.Delete(id); err != nil && !errors.Is(err, gridfs.ErrFileNotFound) {
+		return mapErr(err)
+	}
+	return nil
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+var _ store.BlobStore = (*blobStore)(nil)

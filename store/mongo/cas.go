@@ -1,0 +1,71 @@
+package mongo
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+
+	"github.com/crypttalk/crypttalk/store"
+)
+
+// casRetries bounds compare-and-swap loops under contention.
+const casRetries = 200
+
+// counter raises an integer field by one and returns the new value,
+// unique even under concurrency. MongoDB's $inc would do, but
+// MongoDB-compatible servers used in tests (FerretDB) implement
+// findAndModify and filtered updates as a read then a write. What every
+// server does atomically is refuse a duplicate _id, so each value is
+// claimed in the claims collection first; the field then only moves up.
+func (s *Store) counter(ctx context.Context, c *mongo.Collection, id, field string) (int64, error) {
+	for i := 0; i < casRetries; i++ {
+		var doc bson.M
+		if err := s.findOne(ctx, c, bson.M{"_id": id}, &doc); err != nil {
+			return 0, err
+		}
+		n := toInt64(doc[field]) + 1
+		octx, cancel := s.op(ctx)
+		_, err := s.claims.InsertOne(octx, bson.M{"_id": claimID(c.Name(), id, n)})
+		if err == nil || mongo.IsDuplicateKeyError(err) {
+			_, uerr := c.UpdateOne(octx, bson.M{"_id": id}, bson.M{"$max": bson.M{field: n}})
+			if err == nil && uerr != nil {
+				err = uerr
+			}
+		}
+		cancel()
+		switch {
+		case err == nil:
+			return n, nil
+		case !mongo.IsDuplicateKeyError(err):
+			return 0, mapErr(err)
+		}
+	}
+	return 0, fmt.Errorf("%w: %s.%s under too much contention", store.ErrUnavailable, c.Name(), field)
+}
+
+func claimID(coll, id string, n int64) string { return fmt.Sprintf("%s\x00%s\x00%d", coll, id, n) }
+
+// dropClaims forgets the counter claims of a record being deleted.
+func (s *Store) dropClaims(ctx context.Context, coll, id string) error {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	prefix := regexp.QuoteMeta(coll + "\x00" + id + "\x00")
+	_, err := s.claims.DeleteMany(ctx, bson.M{"_id": bson.M{"$regex": "^" + prefix}})
+	return mapErr(err)
+}
+
+func toInt64(v any) int64 {
+	switch n := v.(type) {
+	case int64:
+		return n
+	case int32:
+		return int64(n)
+	case float64:
+		return int64(n)
+	default:
+		return 0
+	}
+}

@@ -1,0 +1,119 @@
+package mongo
+
+import (
+	"context"
+	"errors"
+
+	"go.mongodb.org/mongo-driver/bson"
+
+	"github.com/crypttalk/crypttalk/store"
+)
+
+// PutFile stores a file's metadata.
+func (s *Store) PutFile(ctx context.Context, f *store.File) error {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	_, err := s.files.InsertOne(ctx, f)
+	return mapErr(err)
+}
+
+// GetFile loads a file's metadata.
+func (s *Store) GetFile(ctx context.Context, id string) (*store.File, error) {
+	var f store.File
+	if err := s.findOne(ctx, s.files, bson.M{"_id": id}, &f); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+// UpdateFile replaces a file's metadata.
+func (s *Store) UpdateFile(ctx context.Context, f *store.File) error {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	res, err := s.files.ReplaceOne(ctx, bson.M{"_id": f.ID}, f)
+	if err != nil {
+		return mapErr(err)
+	}
+	if res.MatchedCount == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// AddPlay counts one play atomically.
+func (s *Store) AddPlay(ctx context.Context, id string) (int64, error) {
+	return s.counter(ctx, s.files, id, "plays")
+}
+
+// DeleteFile removes a file's metadata, its own keys and its blob.
+func (s *Store) DeleteFile(ctx context.Context, id string) error {
+	octx, cancel := s.op(ctx)
+	res, err := s.files.DeleteOne(octx, bson.M{"_id": id})
+	cancel()
+	if err != nil {
+		return mapErr(err)
+	}
+	if err := s.blobs.DeleteBlob(ctx, id); err != nil {
+		return err
+	}
+	if err := s.dropClaims(ctx, s.files.Name(), id); err != nil {
+		return err
+	}
+	if res.DeletedCount == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// ListConversationFiles lists a conversation's file ids.
+func (s *Store) ListConversationFiles(ctx context.Context, conv string) ([]string, error) {
+	var docs []struct {
+		ID string `bson:"_id"`
+	}
+	if err := s.findAll(ctx, s.files, bson.M{"conversation_id": conv}, &docs); err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(docs))
+	for _, d := range docs {
+		out = append(out, d.ID)
+	}
+	return out, nil
+}
+
+// DeleteConversation removes a conversation with its messages, keys and
+// files. Without transactions the order matters: keys first (the data is
+// unreadable from then on), the conversation record last, so a crash
+// leaves a conversation the next call finishes deleting.
+func (s *Store) DeleteConversation(ctx context.Context, id string) error {
+	files, err := s.ListConversationFiles(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := s.DeleteDataKeys(ctx, id); err != nil {
+		return err
+	}
+	for _, f := range files {
+		if err := s.DeleteDataKeys(ctx, f); err != nil {
+			return err
+		}
+		if err := s.DeleteFile(ctx, f); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	var docs []msgDoc
+	if err := s.findAll(ctx, s.msgs, bson.M{"conversation_id": id}, &docs); err != nil {
+		return err
+	}
+	if len(docs) > 0 {
+		if err := s.deleteMsgDocs(ctx, docs); err != nil {
+			return err
+		}
+	}
+	if err := s.dropClaims(ctx, s.convs.Name(), id); err != nil {
+		return err
+	}
+	octx, cancel := s.op(ctx)
+	defer cancel()
+	_, err = s.convs.DeleteOne(octx, bson.M{"_id": id})
+	return mapErr(err)
+}

@@ -1,0 +1,71 @@
+package mongo
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/crypttalk/crypttalk/internal/testenv"
+	"github.com/crypttalk/crypttalk/store"
+	"github.com/crypttalk/crypttalk/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	srv := testenv.StartMongo(t)
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s, err := Open(context.Background(), srv.URLFor(store.NewID()[:12]), Options{OpTimeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+func TestOutageAndRecovery(t *testing.T) {
+	srv := testenv.StartMongo(t)
+	if !srv.CanStop() {
+		t.Skip("a real MongoDB cannot be stopped by the test")
+	}
+	ctx := context.Background()
+	s, err := Open(ctx, srv.URL(), Options{OpTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// Opening twice is fine: indexes are created idempotently.
+	again, err := Open(ctx, srv.URL(), Options{})
+	if err != nil {
+		t.Fatal("second open:", err)
+	}
+	again.Close()
+	u := &store.User{ID: "u1", Localpart: "a", Email: "a@x.org"}
+	if err := s.PutUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	start := time.Now()
+	_, err = s.GetUser(ctx, "u1")
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("while down: %v, want ErrUnavailable", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("a call hung %s while the server was down", d)
+	}
+	srv.Start()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := s.GetUser(ctx, "u1")
+		if err == nil {
+			if got.Email != "a@x.org" {
+				t.Fatal("data changed across the outage")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no recovery after restart: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
