@@ -280,7 +280,7 @@ func TestRedisCarriesNoPlaintext(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // let MONITOR's last lines arrive; there is no event for that
 	mu.Lock()
 	defer mu.Unlock()
-	if traffic.Len() == 0 || !strings.Contains(traffic.String(), "PUBLISH") {
+	if traffic.Len() == 0 || !strings.Contains(strings.ToLower(traffic.String()), "\"publish\"") {
 		t.Fatalf("MONITOR saw no PUBLISH: the test watched nothing (%d bytes)", traffic.Len())
 	}
 	for _, needle := range []string{marker, alice.Token, bob.Token} {
