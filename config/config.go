@@ -1,14 +1,18 @@
-// Package config is Crypt-Talk's configuration: one Config value with
-// defaults, loaded from a YAML file, the environment and flags (in that
-// order of precedence, flags last), validated with every problem reported
-// at once.
+// Package config is Crypt-Talk's configuration: one Config value built from
+// defaults, a YAML file, the environment and flags (later sources win),
+// validated with every problem reported at once and printable without its
+// secrets. There is no package-level state: callers pass the value along.
+//
+// Every key "section.key" is read from the environment as
+// CRYPTTALK_SECTION_KEY; the contract names of SPEC.md (CRYPTTALK_LISTEN,
+// MONGO_URL, ...) are read too and win over the generic ones. The full list
+// is in docs/CONFIGURATION.md, which a test keeps in step with this package.
 package config
 
-import (
-	"time"
-)
+import "time"
 
-// Config is the whole configuration of a node.
+// Config is the whole configuration of one node. The mapstructure tags are
+// the key names of the YAML file and, upper-cased, of the environment.
 type Config struct {
 	Server     Server     `mapstructure:"server"`
 	Store      Store      `mapstructure:"store"`
@@ -20,57 +24,80 @@ type Config struct {
 	Federation Federation `mapstructure:"federation"`
 }
 
-// Server is the HTTP side.
+// Server configures the HTTP listeners and how the node sees its clients.
 type Server struct {
-	Listen          string        `mapstructure:"listen"`
-	AdminListen     string        `mapstructure:"admin_listen"`
-	ServerName      string        `mapstructure:"server_name"`
-	PublicBaseURL   string        `mapstructure:"public_base_url"`
-	TrustedProxies  []string      `mapstructure:"trusted_proxies"`
-	AllowedOrigins  []string      `mapstructure:"allowed_origins"`
+	// Listen is the public listener, host:port (":5000" is every address).
+	Listen string `mapstructure:"listen"`
+	// AdminListen is the listener of /metrics and the admin API; "" means none.
+	AdminListen string `mapstructure:"admin_listen"`
+	// ServerName is the name in user ids and federation, a DNS name or host:port.
+	ServerName string `mapstructure:"server_name"`
+	// PublicBaseURL is the URL clients reach the node at, for links; "" means
+	// derive it from the request.
+	PublicBaseURL string `mapstructure:"public_base_url"`
+	// TrustedProxies are IPs or CIDRs whose X-Forwarded-For is believed.
+	TrustedProxies []string `mapstructure:"trusted_proxies"`
+	// AllowedOrigins are browser origins (scheme://host[:port]) allowed for
+	// CORS and WebSocket upgrades besides the server's own host.
+	AllowedOrigins []string `mapstructure:"allowed_origins"`
+	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
-	Demo            bool          `mapstructure:"demo"`
+	// Demo creates the demo users; never in production.
+	Demo bool `mapstructure:"demo"`
 }
 
 // Store selects and tunes the database.
 type Store struct {
-	DataDir   string        `mapstructure:"data_dir"`
-	MongoURL  string        `mapstructure:"mongo_url"`
+	// DataDir holds the embedded database, blobs and generated keys.
+	DataDir string `mapstructure:"data_dir"`
+	// MongoURL selects MongoDB when set; "" means the embedded store.
+	MongoURL string `mapstructure:"mongo_url"`
+	// OpTimeout bounds each database call.
 	OpTimeout time.Duration `mapstructure:"op_timeout"`
 }
 
-// Bus selects the fan-out transport.
+// Bus selects the fan-out and presence transport.
 type Bus struct {
-	RedisURL    string        `mapstructure:"redis_url"`
-	Prefix      string        `mapstructure:"prefix"`
+	// RedisURL selects Redis when set; "" means the in-process bus.
+	RedisURL string `mapstructure:"redis_url"`
+	// Prefix starts every Redis key and channel, so clusters can share a Redis.
+	Prefix string `mapstructure:"prefix"`
+	// PresenceTTL is how long a silent node's users stay online.
 	PresenceTTL time.Duration `mapstructure:"presence_ttl"`
 }
 
-// Keys holds secrets and credential settings.
+// Keys holds secrets and credential settings. Print a Config through
+// Redacted, String or LogValue, never field by field.
 type Keys struct {
-	MasterKeys      string        `mapstructure:"master_keys"`
-	ActiveMasterKey string        `mapstructure:"active_master_key"`
-	AdminToken      string        `mapstructure:"admin_token"`
-	BcryptCost      int           `mapstructure:"bcrypt_cost"`
-	TokenTTL        time.Duration `mapstructure:"token_ttl"`
+	// MasterKeys is "v1:<base64 of 32 bytes>,v2:..."; "" lets the embedded
+	// store generate one into the data dir.
+	MasterKeys string `mapstructure:"master_keys"`
+	// ActiveMasterKey names the version that wraps new keys; "" means the last.
+	ActiveMasterKey string `mapstructure:"active_master_key"`
+	// AdminToken is the Bearer token of the admin API; "" closes that API.
+	AdminToken string `mapstructure:"admin_token"`
+	// BcryptCost is the cost of password hashes.
+	BcryptCost int `mapstructure:"bcrypt_cost"`
+	// TokenTTL is the lifetime of an access token.
+	TokenTTL time.Duration `mapstructure:"token_ttl"`
 }
 
-// Limits are the contract's size and time limits.
+// Limits are the size and time limits of the contract.
 type Limits struct {
-	MessageBytes     int           `mapstructure:"message_bytes"`
-	FileBytes        int64         `mapstructure:"file_bytes"`
-	VoiceBytes       int64         `mapstructure:"voice_bytes"`
-	VoiceMaxDuration time.Duration `mapstructure:"voice_max_duration"`
-	BodyBytes        int           `mapstructure:"body_bytes"`
-	JSONDepth        int           `mapstructure:"json_depth"`
-	WSFrameBytes     int           `mapstructure:"ws_frame_bytes"`
-	WSSendQueue      int           `mapstructure:"ws_send_queue"`
-	WSAuthTimeout    time.Duration `mapstructure:"ws_auth_timeout"`
-	WSPingInterval   time.Duration `mapstructure:"ws_ping_interval"`
-	HistoryMax       int           `mapstructure:"history_max"`
+	MessageBytes     int           `mapstructure:"message_bytes"`      // text of one message, UTF-8 bytes
+	FileBytes        int64         `mapstructure:"file_bytes"`         // one uploaded file
+	VoiceBytes       int64         `mapstructure:"voice_bytes"`        // one voice message
+	VoiceMaxDuration time.Duration `mapstructure:"voice_max_duration"` // length of one voice message
+	BodyBytes        int           `mapstructure:"body_bytes"`         // one HTTP request body
+	JSONDepth        int           `mapstructure:"json_depth"`         // nesting of a JSON document
+	WSFrameBytes     int           `mapstructure:"ws_frame_bytes"`     // one WebSocket frame (close 1009)
+	WSSendQueue      int           `mapstructure:"ws_send_queue"`      // frames queued per socket before it is cut
+	WSAuthTimeout    time.Duration `mapstructure:"ws_auth_timeout"`    // time for the auth frame
+	WSPingInterval   time.Duration `mapstructure:"ws_ping_interval"`   // heartbeat period
+	HistoryMax       int           `mapstructure:"history_max"`        // messages per history page
 }
 
-// RateLimit are per-window counters; a count of 0 disables a limit.
+// RateLimit are counters per window; a count of 0 turns that limit off.
 type RateLimit struct {
 	RegisterPerIPCount int           `mapstructure:"register_per_ip_count"`
 	RegisterWindow     time.Duration `mapstructure:"register_window"`
@@ -83,88 +110,56 @@ type RateLimit struct {
 
 // Log configures log/slog.
 type Log struct {
-	Level  string `mapstructure:"level"`
-	Format string `mapstructure:"format"`
+	Level  string `mapstructure:"level"`  // debug, info, warn or error
+	Format string `mapstructure:"format"` // json or text
 }
 
 // Federation configures server-to-server traffic.
 type Federation struct {
-	// Peers is the static discovery map: server name -> base URL.
-	Peers          map[string]string `mapstructure:"-"`
-	PeersSpec      string            `mapstructure:"peers"`
-	SigningKeyFile string            `mapstructure:"signing_key_file"`
+	// Peers is static discovery: server name -> base URL. In the environment
+	// it is written "b.example=http://127.0.0.1:5002,c.example=https://c".
+	Peers map[string]string `mapstructure:"peers"`
+	// SigningKeyFile is the ed25519 signing key; "" means one in the data dir.
+	SigningKeyFile string `mapstructure:"signing_key_file"`
 }
 
-// defaults, by key. Every key here is a known key.
-var defaults = map[string]any{
-	"server.listen":                   ":5000",
-	"server.admin_listen":             "",
-	"server.server_name":              "localhost",
-	"server.public_base_url":          "",
-	"server.trusted_proxies":          []string{},
-	"server.allowed_origins":          []string{},
-	"server.shutdown_timeout":         "10s",
-	"server.demo":                     false,
-	"store.data_dir":                  "./data",
-	"store.mongo_url":                 "",
-	"store.op_timeout":                "5s",
-	"bus.redis_url":                   "",
-	"bus.prefix":                      "ct:",
-	"bus.presence_ttl":                "10s",
-	"keys.master_keys":                "",
-	"keys.active_master_key":          "",
-	"keys.admin_token":                "",
-	"keys.bcrypt_cost":                12,
-	"keys.token_ttl":                  "720h",
-	"limits.message_bytes":            16 << 10,
-	"limits.file_bytes":               10 << 20,
-	"limits.voice_bytes":              10 << 20,
-	"limits.voice_max_duration":       "10m",
-	"limits.body_bytes":               11 << 20,
-	"limits.json_depth":               32,
-	"limits.ws_frame_bytes":           64 << 10,
-	"limits.ws_send_queue":            256,
-	"limits.ws_auth_timeout":          "10s",
-	"limits.ws_ping_interval":         "25s",
-	"limits.history_max":              200,
-	"ratelimit.register_per_ip_count": 20,
-	"ratelimit.register_window":       "1h",
-	"ratelimit.login_per_ip_count":    60,
-	"ratelimit.login_per_user_count":  10,
-	"ratelimit.login_window":          "15m",
-	"ratelimit.send_per_user_count":   0,
-	"ratelimit.send_window":           "1m",
-	"log.level":                       "info",
-	"log.format":                      "json",
-	"federation.peers":                "",
-	"federation.signing_key_file":     "",
-}
-
-// aliases are the contract's environment names (SPEC.md) for keys whose
-// generic CRYPTTALK_SECTION_KEY name is also accepted. The alias wins.
-var aliases = map[string]string{
-	"server.listen":          "CRYPTTALK_LISTEN",
-	"server.admin_listen":    "CRYPTTALK_ADMIN_LISTEN",
-	"server.server_name":     "CRYPTTALK_SERVER_NAME",
-	"store.data_dir":         "CRYPTTALK_DATA_DIR",
-	"store.mongo_url":        "MONGO_URL",
-	"bus.redis_url":          "REDIS_URL",
-	"keys.master_keys":       "CRYPTTALK_MASTER_KEYS",
-	"keys.active_master_key": "CRYPTTALK_ACTIVE_MASTER_KEY",
-	"keys.admin_token":       "CRYPTTALK_ADMIN_TOKEN",
-	"keys.bcrypt_cost":       "CRYPTTALK_BCRYPT_COST",
-	"federation.peers":       "CRYPTTALK_FEDERATION_PEERS",
-	"log.level":              "CRYPTTALK_LOG_LEVEL",
-}
-
-// secrets may also be read from a file named by <ENV>_FILE or <key>_file.
-var secrets = []string{"keys.master_keys", "keys.admin_token"}
-
-// Default returns the defaults as a Config.
+// Default returns the configuration of a node started with no file, no
+// environment and no flags: embedded store, in-process bus, port 5000.
 func Default() Config {
-	c, _, err := Load(LoadOptions{})
-	if err != nil {
-		panic(err) // the defaults are valid; a test guards it
+	return Config{
+		Server: Server{
+			Listen:          ":5000",
+			ServerName:      "localhost",
+			TrustedProxies:  []string{},
+			AllowedOrigins:  []string{},
+			ShutdownTimeout: 10 * time.Second,
+		},
+		Store: Store{DataDir: "./data", OpTimeout: 5 * time.Second},
+		Bus:   Bus{Prefix: "ct:", PresenceTTL: 10 * time.Second},
+		Keys:  Keys{BcryptCost: 12, TokenTTL: 720 * time.Hour},
+		Limits: Limits{
+			MessageBytes:     16 << 10,
+			FileBytes:        10 << 20,
+			VoiceBytes:       10 << 20,
+			VoiceMaxDuration: 10 * time.Minute,
+			BodyBytes:        11 << 20, // a maximal file plus multipart overhead
+			JSONDepth:        32,
+			WSFrameBytes:     64 << 10,
+			WSSendQueue:      256,
+			WSAuthTimeout:    10 * time.Second,
+			WSPingInterval:   25 * time.Second,
+			HistoryMax:       200,
+		},
+		RateLimit: RateLimit{
+			RegisterPerIPCount: 20,
+			RegisterWindow:     time.Hour,
+			LoginPerIPCount:    30,
+			LoginPerUserCount:  10,
+			LoginWindow:        15 * time.Minute,
+			SendPerUserCount:   600, // ten a second: above any typist, below a flood
+			SendWindow:         time.Minute,
+		},
+		Log:        Log{Level: "info", Format: "json"},
+		Federation: Federation{Peers: map[string]string{}},
 	}
-	return *c
 }

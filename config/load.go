@@ -1,194 +1,237 @@
 package config
 
 import (
+	"errors"
 	"fmt"
-	"os"
-	"sort"
+	"maps"
+	"reflect"
+	"slices"
 	"strings"
 
+	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 )
 
-// LoadOptions are the sources of a configuration.
+// LoadOptions are the sources of a configuration, weakest first after the
+// defaults: File, then Env, then Flags.
 type LoadOptions struct {
-	File  string         // YAML file; "" for none
-	Env   []string       // "KEY=value" pairs, usually os.Environ()
-	Flags *pflag.FlagSet // flags registered by BindFlags; may be nil
+	// File is a YAML file; "" for none. A file that is named but missing is
+	// an error.
+	File string
+	// Env is "KEY=value" pairs as os.Environ returns them; tests inject
+	// their own. An empty value counts as unset; of duplicates the last one
+	// wins, as with exec.Cmd.
+	Env []string
+	// Flags are parsed flags registered by BindFlags; may be nil. Only flags
+	// set on the command line override.
+	Flags *pflag.FlagSet
 }
 
-// flagKeys maps flag names to config keys.
-var flagKeys = map[string]string{
-	"listen":       "server.listen",
-	"admin-listen": "server.admin_listen",
-	"server-name":  "server.server_name",
-	"data-dir":     "store.data_dir",
-	"mongo-url":    "store.mongo_url",
-	"redis-url":    "bus.redis_url",
-	"log-level":    "log.level",
-	"log-format":   "log.format",
-	"demo":         "server.demo",
-}
+// layer is one source's settings by key, before decoding.
+type layer map[string]any
 
-// BindFlags registers the flags that override configuration.
+// BindFlags registers the flags that override configuration keys. The
+// caller owns --config. Defaults are shown for help only: an unset flag
+// never overrides the file or the environment.
 func BindFlags(fs *pflag.FlagSet) {
-	fs.String("listen", "", "address to listen on (CRYPTTALK_LISTEN)")
-	fs.String("admin-listen", "", "admin listener address, /metrics and /_admin (CRYPTTALK_ADMIN_LISTEN)")
-	fs.String("server-name", "", "server name in user ids (CRYPTTALK_SERVER_NAME)")
-	fs.String("data-dir", "", "embedded database, generated keys, blobs (CRYPTTALK_DATA_DIR)")
-	fs.String("mongo-url", "", "MongoDB URL; unset: embedded store (MONGO_URL)")
-	fs.String("redis-url", "", "Redis URL; unset: in-process bus (REDIS_URL)")
-	fs.String("log-level", "", "debug, info, warn or error")
-	fs.String("log-format", "", "json or text")
-	fs.Bool("demo", false, "create demo users alice and bob (never in production)")
+	def := Default()
+	for _, s := range flagSpecs {
+		v := def.value(known()[s.key])
+		usage := fmt.Sprintf("%s (env %s)", s.usage, envName(s.key))
+		if v.Kind() == reflect.Bool {
+			fs.Bool(s.name, v.Bool(), usage)
+		} else {
+			fs.String(s.name, v.String(), usage)
+		}
+	}
 }
 
-// EnvName is the generic environment variable of a key.
-func EnvName(key string) string {
-	return "CRYPTTALK_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
-}
-
-// Load builds a Config: defaults, then the file, then the environment, then
-// flags. It returns warnings (unknown keys) and every validation error.
+// Load builds a Config from defaults, the file, the environment and flags,
+// then validates it. It returns warnings to log (unknown keys, weak
+// settings) even when it fails. A file that cannot be read or parsed fails
+// at once; every other problem is collected, so the error lists them all,
+// each naming its key (see FieldError).
 func Load(o LoadOptions) (*Config, []string, error) {
 	v := viper.New()
-	for k, d := range defaults {
-		v.SetDefault(k, d)
+	def := Default()
+	for _, f := range fields() {
+		v.SetDefault(f.key, setting(def.value(f)))
 	}
 	var warnings []string
+	var problems []error
 	if o.File != "" {
-		w, err := mergeFile(v, o.File)
+		l, w, p, err := fileLayer(o.File)
 		if err != nil {
 			return nil, nil, err
 		}
-		warnings = w
-	}
-	env := envMap(o.Env)
-	applyEnv(v, env)
-	if err := applySecretFiles(v, env); err != nil {
-		return nil, warnings, err
-	}
-	applyFlags(v, o.Flags)
-	var c Config
-	if err := v.Unmarshal(&c); err != nil {
-		return nil, warnings, fmt.Errorf("config: %w", err)
-	}
-	var perr error
-	c.Federation.Peers, perr = parsePeers(c.Federation.PeersSpec)
-	if err := c.Validate(); err != nil || perr != nil {
-		return nil, warnings, joinErrs(perr, err)
-	}
-	return &c, warnings, nil
-}
-
-// mergeFile reads a YAML file and warns about keys nobody reads.
-func mergeFile(v *viper.Viper, path string) ([]string, error) {
-	fv := viper.New()
-	fv.SetConfigFile(path)
-	fv.SetConfigType("yaml")
-	if err := fv.ReadInConfig(); err != nil {
-		return nil, fmt.Errorf("config file %s: %w", path, err)
-	}
-	var warnings []string
-	keys := fv.AllKeys()
-	sort.Strings(keys)
-	for _, k := range keys {
-		if _, ok := defaults[k]; !ok && !isSecretFileKey(k) {
-			warnings = append(warnings, fmt.Sprintf("unknown key %q in %s is ignored", k, path))
+		warnings, problems = append(warnings, w...), append(problems, p...)
+		if err := v.MergeConfigMap(l.nested()); err != nil {
+			return nil, warnings, fmt.Errorf("config file %s: %w", o.File, err)
 		}
 	}
-	if err := v.MergeConfigMap(fv.AllSettings()); err != nil {
-		return nil, fmt.Errorf("config file %s: %w", path, err)
+	l, w, p := envLayer(parseEnv(o.Env))
+	warnings, problems = append(warnings, w...), append(problems, p...)
+	if err := v.MergeConfigMap(l.nested()); err != nil {
+		return nil, warnings, fmt.Errorf("config: environment: %w", err)
 	}
-	return warnings, nil
-}
+	bindFlagSet(v, o.Flags)
 
-func isSecretFileKey(k string) bool {
-	for _, s := range secrets {
-		if k == s+"_file" {
-			return true
+	c := Default()
+	failed := map[string]bool{}
+	if err := v.Unmarshal(&c, viper.DecodeHook(decodeHook()), zeroFields); err != nil {
+		problems = append(problems, decodeProblems(err, failed)...)
+	}
+	c.normalize()
+	for _, err := range c.problems() {
+		// A value that did not decode kept its default; do not also blame
+		// the default.
+		if fe := (*FieldError)(nil); !errors.As(err, &fe) || !failed[fe.Key] {
+			problems = append(problems, err)
 		}
 	}
-	return false
+	if len(problems) > 0 {
+		return nil, warnings, errors.Join(problems...)
+	}
+	return &c, append(warnings, c.Warnings()...), nil
 }
 
-func envMap(env []string) map[string]string {
+// zeroFields makes decoding replace lists and maps instead of merging them
+// into the defaults.
+func zeroFields(dc *mapstructure.DecoderConfig) { dc.ZeroFields = true }
+
+// setting is the form of a default that Viper keeps: the peers map is held
+// as its environment spelling, because Viper splits map keys on dots and
+// peer names are full of them.
+func setting(v reflect.Value) any {
+	if m, ok := v.Interface().(map[string]string); ok {
+		return formatPeers(m)
+	}
+	return v.Interface()
+}
+
+// nested turns "section.key" entries into the maps Viper merges.
+func (l layer) nested() map[string]any {
+	out := map[string]any{}
+	for key, val := range l {
+		section, name, _ := strings.Cut(key, ".")
+		m, ok := out[section].(map[string]any)
+		if !ok {
+			m = map[string]any{}
+			out[section] = m
+		}
+		m[name] = val
+	}
+	return out
+}
+
+// parseEnv reads "KEY=value" pairs; empty values are unset.
+func parseEnv(env []string) map[string]string {
 	m := make(map[string]string, len(env))
 	for _, kv := range env {
-		if k, v, ok := strings.Cut(kv, "="); ok && v != "" {
-			m[k] = v
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			continue
 		}
+		if v == "" {
+			delete(m, k) // a later empty value unsets an earlier one
+			continue
+		}
+		m[k] = v
 	}
 	return m
 }
 
-// applyEnv sets every key found in the environment; the contract's alias
-// name wins over the generic one. The seed's PORT sets the port alone,
-// below CRYPTTALK_LISTEN.
-func applyEnv(v *viper.Viper, env map[string]string) {
-	for key := range defaults {
-		if val, ok := env[EnvName(key)]; ok {
-			v.Set(key, val)
-		}
-		if alias, ok := aliases[key]; ok {
-			if val, ok := env[alias]; ok {
-				v.Set(key, val)
+// envLayer reads every key from the environment. Of a key's names the
+// contract one wins over CRYPTTALK_SECTION_KEY, and PORT counts only when
+// neither is set.
+func envLayer(env map[string]string) (layer, []string, []error) {
+	l := layer{}
+	seen := map[string]bool{}
+	for _, f := range fields() {
+		for _, name := range envNames(f.key) {
+			seen[name], seen[name+envFileSuffix] = true, true
+			if val, ok := env[name]; ok {
+				l[f.key] = val
 			}
 		}
 	}
-	_, listen := env["CRYPTTALK_LISTEN"]
-	_, generic := env[EnvName("server.listen")]
-	if port, ok := env["PORT"]; ok && !listen && !generic {
-		v.Set("server.listen", ":"+port)
+	if port, ok := env[portEnv]; ok && l["server.listen"] == nil {
+		l["server.listen"] = ":" + port
 	}
+	refs := map[string]secretRef{}
+	for _, key := range fileKeys {
+		for _, name := range envNames(key) {
+			if path, ok := env[name+envFileSuffix]; ok {
+				refs[key] = secretRef{path: path, from: name + envFileSuffix}
+			}
+		}
+	}
+	problems := readSecrets(l, refs)
+	return l, unknownEnv(env, seen), problems
 }
 
-// applySecretFiles reads secrets named by <ENV>_FILE or <key>_file.
-func applySecretFiles(v *viper.Viper, env map[string]string) error {
-	for _, key := range secrets {
-		path := env[aliases[key]+"_FILE"]
-		if path == "" {
-			path = env[EnvName(key)+"_FILE"]
+// unknownEnv warns about CRYPTTALK_ variables nobody reads: most likely a
+// typo that would otherwise silently leave a default in place.
+func unknownEnv(env map[string]string, seen map[string]bool) []string {
+	var warnings []string
+	for _, name := range slices.Sorted(maps.Keys(env)) {
+		if strings.HasPrefix(name, "CRYPTTALK_") && !seen[name] && !otherEnv[name] && !strings.HasPrefix(name, otherEnvPrefix) {
+			warnings = append(warnings, fmt.Sprintf("unknown environment variable %s is ignored", name))
 		}
-		if path == "" {
-			path = v.GetString(key + "_file")
-		}
-		if path == "" {
-			continue
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return fmt.Errorf("%s: read secret file: %w", key, err)
-		}
-		v.Set(key, strings.TrimRight(string(b), "\r\n"))
 	}
-	return nil
+	return warnings
 }
 
-func applyFlags(v *viper.Viper, fs *pflag.FlagSet) {
+// bindFlagSet lets the flags of BindFlags override, when they were set.
+func bindFlagSet(v *viper.Viper, fs *pflag.FlagSet) {
 	if fs == nil {
 		return
 	}
-	for name, key := range flagKeys {
-		f := fs.Lookup(name)
-		if f != nil && f.Changed {
-			v.Set(key, f.Value.String())
+	for _, s := range flagSpecs {
+		if f := fs.Lookup(s.name); f != nil {
+			_ = v.BindPFlag(s.key, f) // fails only for a nil flag
 		}
 	}
 }
 
-// parsePeers reads "b.example=http://127.0.0.1:5002,c.example=...".
-func parsePeers(spec string) (map[string]string, error) {
-	peers := map[string]string{}
-	if strings.TrimSpace(spec) == "" {
-		return peers, nil
-	}
-	for _, entry := range strings.Split(spec, ",") {
-		name, url, ok := strings.Cut(strings.TrimSpace(entry), "=")
-		if !ok || name == "" || !(strings.HasPrefix(url, "http://") || strings.HasPrefix(url, "https://")) {
-			return nil, fmt.Errorf("federation.peers: entry %q: want name=http(s)://host:port", entry)
+// decodeProblems turns mapstructure's joined errors into FieldErrors and
+// records which keys failed.
+func decodeProblems(err error, failed map[string]bool) []error {
+	switch e := err.(type) {
+	case *mapstructure.DecodeError:
+		key, _, _ := strings.Cut(e.Name(), "[") // "server.trusted_proxies[0]"
+		failed[key] = true
+		return []error{newFieldError(key, "%v", e.Unwrap())}
+	case interface{ Unwrap() []error }:
+		var out []error
+		for _, inner := range e.Unwrap() {
+			out = append(out, decodeProblems(inner, failed)...)
 		}
-		peers[name] = strings.TrimRight(url, "/")
+		return out
+	case interface{ Unwrap() error }:
+		return decodeProblems(e.Unwrap(), failed)
 	}
-	return peers, nil
+	return []error{fmt.Errorf("config: %w", err)}
+}
+
+// normalize tidies values whose spelling does not matter, so consumers
+// compare them plainly.
+func (c *Config) normalize() {
+	c.Log.Level = strings.ToLower(strings.TrimSpace(c.Log.Level))
+	c.Log.Format = strings.ToLower(strings.TrimSpace(c.Log.Format))
+	c.Server.PublicBaseURL = strings.TrimRight(strings.TrimSpace(c.Server.PublicBaseURL), "/")
+	c.Server.TrustedProxies = tidyList(c.Server.TrustedProxies, "")
+	c.Server.AllowedOrigins = tidyList(c.Server.AllowedOrigins, "/")
+}
+
+// tidyList trims spaces and the cutset from each entry and drops empty ones.
+func tidyList(list []string, cutset string) []string {
+	out := make([]string, 0, len(list))
+	for _, s := range list {
+		if s = strings.TrimRight(strings.TrimSpace(s), cutset); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -1,161 +1,193 @@
 package config
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
-	"regexp"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
 )
 
-// Validate reports every invalid value at once, each naming its key.
+// problems collects FieldErrors.
+type problems []error
+
+func (p *problems) add(key, format string, a ...any) {
+	*p = append(*p, newFieldError(key, format, a...))
+}
+
+// Validate reports every invalid value at once: an errors.Join of
+// *FieldError, each naming its key and wrapping ErrInvalid; nil when the
+// configuration is usable. Load calls it; call it again after changing a
+// Config in code.
 func (c *Config) Validate() error {
-	var errs []error
-	bad := func(key, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("%s (%s): %s", key, EnvName(key), fmt.Sprintf(format, a...)))
+	return errors.Join(c.problems()...)
+}
+
+// problems runs every check, section by section, in struct order.
+func (c *Config) problems() []error {
+	var p problems
+	c.checkNumbers(&p)
+	c.checkServer(&p)
+	c.checkStore(&p)
+	c.checkKeys(&p)
+	c.checkLimits(&p)
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(c.Log.Level)) {
+		p.add("log.level", "%q: want debug, info, warn or error", c.Log.Level)
 	}
-	checkAddr(bad, "server.listen", c.Server.Listen, false)
-	checkAddr(bad, "server.admin_listen", c.Server.AdminListen, true)
-	if !serverNameRE.MatchString(c.Server.ServerName) {
-		bad("server.server_name", "%q is not a host name (optionally with :port)", c.Server.ServerName)
+	if !slices.Contains([]string{"json", "text"}, strings.ToLower(c.Log.Format)) {
+		p.add("log.format", "%q: want json or text", c.Log.Format)
 	}
-	if c.Store.MongoURL == "" && c.Store.DataDir == "" {
-		bad("store.data_dir", "must be set when MONGO_URL is not")
-	}
-	if c.Store.MongoURL != "" && !strings.HasPrefix(c.Store.MongoURL, "mongodb://") && !strings.HasPrefix(c.Store.MongoURL, "mongodb+srv://") {
-		bad("store.mongo_url", "must start with mongodb:// or mongodb+srv://")
-	}
-	if c.Bus.RedisURL != "" && !strings.HasPrefix(c.Bus.RedisURL, "redis://") && !strings.HasPrefix(c.Bus.RedisURL, "rediss://") {
-		bad("bus.redis_url", "must start with redis:// or rediss://")
-	}
-	if c.Keys.MasterKeys != "" {
-		if err := checkMasterKeys(c.Keys.MasterKeys); err != nil {
-			bad("keys.master_keys", "%v", err)
-		}
-	} else if c.Store.MongoURL != "" {
-		bad("keys.master_keys", "required with MONGO_URL: nodes must share keys, set CRYPTTALK_MASTER_KEYS")
-	}
-	if c.Keys.BcryptCost < 4 || c.Keys.BcryptCost > 31 {
-		bad("keys.bcrypt_cost", "must be between 4 and 31, got %d", c.Keys.BcryptCost)
-	}
-	if c.Keys.AdminToken != "" && len(c.Keys.AdminToken) < 16 {
-		bad("keys.admin_token", "must be at least 16 characters")
-	}
-	for key, d := range map[string]time.Duration{
-		"server.shutdown_timeout": c.Server.ShutdownTimeout, "store.op_timeout": c.Store.OpTimeout,
-		"bus.presence_ttl": c.Bus.PresenceTTL, "keys.token_ttl": c.Keys.TokenTTL,
-		"limits.voice_max_duration": c.Limits.VoiceMaxDuration, "limits.ws_auth_timeout": c.Limits.WSAuthTimeout,
-		"limits.ws_ping_interval": c.Limits.WSPingInterval, "ratelimit.register_window": c.RateLimit.RegisterWindow,
-		"ratelimit.login_window": c.RateLimit.LoginWindow, "ratelimit.send_window": c.RateLimit.SendWindow,
-	} {
-		if d <= 0 {
-			bad(key, "must be a positive duration such as 10s")
-		}
-	}
-	for key, n := range map[string]int64{
-		"limits.message_bytes": int64(c.Limits.MessageBytes), "limits.file_bytes": c.Limits.FileBytes,
-		"limits.voice_bytes": c.Limits.VoiceBytes, "limits.body_bytes": int64(c.Limits.BodyBytes),
-		"limits.json_depth": int64(c.Limits.JSONDepth), "limits.ws_frame_bytes": int64(c.Limits.WSFrameBytes),
-		"limits.ws_send_queue": int64(c.Limits.WSSendQueue), "limits.history_max": int64(c.Limits.HistoryMax),
-	} {
-		if n <= 0 {
-			bad(key, "must be positive")
+	c.checkFederation(&p)
+	return p
+}
+
+// checkNumbers applies the rules that hold for whole kinds of fields: no
+// duration may be zero or negative, a limit must be positive, a rate-limit
+// count may be 0 (off) but not negative. Going by kind means a new field
+// is checked without being listed.
+func (c *Config) checkNumbers(p *problems) {
+	durationType := reflect.TypeFor[time.Duration]()
+	for _, f := range fields() {
+		v := c.value(f)
+		section, _, _ := strings.Cut(f.key, ".")
+		switch {
+		case v.Type() == durationType:
+			if v.Int() <= 0 {
+				p.add(f.key, "%v: want a positive duration such as 10s", time.Duration(v.Int()))
+			}
+		case !v.CanInt():
+		case section == "limits" && v.Int() <= 0:
+			p.add(f.key, "%d: want a positive number", v.Int())
+		case section == "ratelimit" && v.Int() < 0:
+			p.add(f.key, "%d: want 0 (no limit) or a positive count", v.Int())
 		}
 	}
-	if int64(c.Limits.BodyBytes) < max(c.Limits.FileBytes, c.Limits.VoiceBytes) {
-		bad("limits.body_bytes", "must be at least limits.file_bytes and limits.voice_bytes")
+}
+
+func (c *Config) checkServer(p *problems) {
+	s := c.Server
+	if err := checkListenAddr(s.Listen); err != nil {
+		p.add("server.listen", "%q: %v", s.Listen, err)
 	}
-	for key, n := range map[string]int{
-		"ratelimit.register_per_ip_count": c.RateLimit.RegisterPerIPCount, "ratelimit.login_per_ip_count": c.RateLimit.LoginPerIPCount,
-		"ratelimit.login_per_user_count": c.RateLimit.LoginPerUserCount, "ratelimit.send_per_user_count": c.RateLimit.SendPerUserCount,
-	} {
-		if n < 0 {
-			bad(key, "must not be negative (0 turns the limit off)")
+	if s.AdminListen != "" {
+		if err := checkListenAddr(s.AdminListen); err != nil {
+			p.add("server.admin_listen", "%q: %v", s.AdminListen, err)
+		} else if s.AdminListen == s.Listen {
+			p.add("server.admin_listen", "is the same address as server.listen; use another port or leave it empty")
 		}
 	}
-	if !oneOf(strings.ToLower(c.Log.Level), "debug", "info", "warn", "error") {
-		bad("log.level", "must be debug, info, warn or error")
+	if err := checkServerName(s.ServerName); err != nil {
+		p.add("server.server_name", "%q: %v", s.ServerName, err)
 	}
-	if !oneOf(c.Log.Format, "json", "text") {
-		bad("log.format", "must be json or text")
+	if s.PublicBaseURL != "" {
+		if err := checkBaseURL(s.PublicBaseURL); err != nil {
+			p.add("server.public_base_url", "%q: %v", s.PublicBaseURL, err)
+		}
 	}
-	for _, p := range c.Server.TrustedProxies {
-		if net.ParseIP(p) == nil {
-			if _, _, err := net.ParseCIDR(p); err != nil {
-				bad("server.trusted_proxies", "%q is neither an IP nor a CIDR", p)
+	for _, proxy := range s.TrustedProxies {
+		if net.ParseIP(proxy) == nil {
+			if _, _, err := net.ParseCIDR(proxy); err != nil {
+				p.add("server.trusted_proxies", "%q: want an IP address or a CIDR such as 10.0.0.0/8", proxy)
 			}
 		}
 	}
-	return errors.Join(errs...)
-}
-
-var serverNameRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,251}[a-zA-Z0-9])?(:[0-9]{1,5})?$`)
-
-func checkAddr(bad func(string, string, ...any), key, addr string, optional bool) {
-	if addr == "" && optional {
-		return
-	}
-	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
-		bad(key, "%q is not host:port (e.g. :5000 or 127.0.0.1:5000)", addr)
+	for _, origin := range s.AllowedOrigins {
+		if err := checkOrigin(origin); err != nil {
+			p.add("server.allowed_origins", "%q: %v", origin, err)
+		}
 	}
 }
 
-func checkMasterKeys(spec string) error {
-	for i, entry := range strings.Split(spec, ",") {
-		version, b64, ok := strings.Cut(strings.TrimSpace(entry), ":")
-		if !ok || !regexp.MustCompile(`^v[0-9]{1,9}$`).MatchString(version) {
-			return fmt.Errorf("entry %d: want vN:<base64 of 32 bytes>", i+1)
-		}
-		n := -1
-		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding} {
-			if b, err := enc.DecodeString(strings.TrimSpace(b64)); err == nil {
-				n = len(b)
-				break
-			}
-		}
-		if n != 32 {
-			return fmt.Errorf("key %s: not base64 of 32 bytes", version)
+// checkStore covers the store and the bus: both say how nodes share state.
+// URLs are never quoted back: they may carry passwords.
+func (c *Config) checkStore(p *problems) {
+	if c.Store.MongoURL == "" && strings.TrimSpace(c.Store.DataDir) == "" {
+		p.add("store.data_dir", "is empty; the embedded store needs a directory when MONGO_URL is not set")
+	}
+	if c.Store.MongoURL != "" {
+		if err := checkServiceURL(c.Store.MongoURL, "mongodb://", "mongodb+srv://"); err != nil {
+			p.add("store.mongo_url", "%v", err)
 		}
 	}
-	return nil
+	if c.Bus.RedisURL != "" {
+		if err := checkServiceURL(c.Bus.RedisURL, "redis://", "rediss://"); err != nil {
+			p.add("bus.redis_url", "%v", err)
+		}
+	}
+	if c.Bus.Prefix == "" {
+		p.add("bus.prefix", "is empty; every Redis key needs a prefix so deployments can share a Redis")
+	}
 }
 
-func oneOf(s string, list ...string) bool {
-	for _, v := range list {
-		if s == v {
-			return true
+// checkKeys never quotes a secret back, not even a malformed one.
+func (c *Config) checkKeys(p *problems) {
+	k := c.Keys
+	versions, err := checkMasterKeys(k.MasterKeys)
+	switch {
+	case err != nil:
+		p.add("keys.master_keys", "%v", err)
+	case k.MasterKeys == "" && c.Store.MongoURL != "":
+		p.add("keys.master_keys", "is required with MONGO_URL: nodes must share keys: set CRYPTTALK_MASTER_KEYS (or CRYPTTALK_MASTER_KEYS_FILE) to the same value on every node")
+	}
+	if k.ActiveMasterKey != "" && err == nil {
+		switch {
+		case k.MasterKeys == "":
+			p.add("keys.active_master_key", "is set but keys.master_keys is empty")
+		case !slices.Contains(versions, k.ActiveMasterKey):
+			p.add("keys.active_master_key", "%s is not one of the master key versions %v", safeVersion(k.ActiveMasterKey), versions)
 		}
 	}
-	return false
+	if k.AdminToken != "" && (len(k.AdminToken) < minAdminToken || strings.ContainsAny(k.AdminToken, " \t\r\n")) {
+		p.add("keys.admin_token", "want at least %d characters without spaces (try: openssl rand -hex 32)", minAdminToken)
+	}
+	if k.BcryptCost < 4 || k.BcryptCost > 31 {
+		p.add("keys.bcrypt_cost", "%d: want 4 to 31", k.BcryptCost)
+	}
 }
 
-func joinErrs(errs ...error) error { return errors.Join(errs...) }
+// minAdminToken is the shortest admin token accepted: short ones can be
+// guessed online.
+const minAdminToken = 16
 
-// Redacted returns a copy safe to print: secrets replaced by "[redacted]".
-func (c Config) Redacted() Config {
-	for _, p := range []*string{&c.Keys.MasterKeys, &c.Keys.AdminToken} {
-		if *p != "" {
-			*p = "[redacted]"
+// checkLimits checks the limits against each other; checkNumbers has
+// already checked each alone.
+func (c *Config) checkLimits(p *problems) {
+	l := c.Limits
+	if need := max(l.FileBytes, l.VoiceBytes, int64(l.MessageBytes)); int64(l.BodyBytes) < need {
+		p.add("limits.body_bytes", "%d is below %d: a request at the file, voice or message limit would be refused", l.BodyBytes, need)
+	}
+	if l.WSFrameBytes < l.MessageBytes {
+		p.add("limits.ws_frame_bytes", "%d is below limits.message_bytes (%d): a message at the limit could not be sent over WebSocket", l.WSFrameBytes, l.MessageBytes)
+	}
+}
+
+func (c *Config) checkFederation(p *problems) {
+	for _, name := range slices.Sorted(maps.Keys(c.Federation.Peers)) {
+		if err := checkServerName(name); err != nil {
+			p.add("federation.peers", "peer %q: %v", name, err)
+		} else if strings.EqualFold(name, c.Server.ServerName) {
+			p.add("federation.peers", "peer %q is this server's own name", name)
+		}
+		if err := checkBaseURL(c.Federation.Peers[name]); err != nil {
+			p.add("federation.peers", "peer %q: URL %q: %v", name, redactURL(c.Federation.Peers[name]), err)
 		}
 	}
-	for _, p := range []*string{&c.Store.MongoURL, &c.Bus.RedisURL} {
-		*p = redactURL(*p)
-	}
-	return c
 }
 
-// redactURL hides a password in a URL's user info.
-func redactURL(u string) string {
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return u
+// Warnings lists settings that work but are risky; Load returns them.
+func (c *Config) Warnings() []string {
+	var w []string
+	if c.Keys.BcryptCost >= 4 && c.Keys.BcryptCost < 10 {
+		w = append(w, fmt.Sprintf("keys.bcrypt_cost %d is below 10: password hashes are cheap to crack; use it for tests only", c.Keys.BcryptCost))
 	}
-	at := strings.LastIndex(rest, "@")
-	if at < 0 {
-		return u
+	if c.Server.Demo {
+		w = append(w, "server.demo is on: demo users with a published password exist; never in production")
 	}
-	user, _, _ := strings.Cut(rest[:at], ":")
-	return scheme + "://" + user + ":[redacted]" + rest[at:]
+	if c.Bus.RedisURL != "" && c.Store.MongoURL == "" {
+		w = append(w, "REDIS_URL is set without MONGO_URL: each node keeps its own embedded store, so nodes do not share users or messages")
+	}
+	return w
 }

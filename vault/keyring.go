@@ -1,154 +1,117 @@
 package vault
 
 import (
-	"bufio"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io"
+	"log/slog"
 	"regexp"
 	"strings"
 )
 
-// Keyring is a set of versioned master keys with one active version. It is
-// immutable: WithKey and Without return new keyrings.
+// Keyring is a set of versioned 32-byte master keys (KEKs) with one active
+// version, which wraps new data keys; the others only unwrap. A Keyring is
+// immutable (WithKey and Without return new ones), so it is safe for
+// concurrent use and can be swapped atomically on rotation. Build one with
+// ParseKeyring or LoadOrCreateKeyring; the zero value holds no key.
+//
+// Printing a Keyring in any way (fmt verbs, slog) shows only its versions.
 type Keyring struct {
-	order  []string
-	keys   map[string][]byte
+	order  []string          // versions in spec order
+	keys   map[string][]byte // never mutated once built; clones share the slices
 	active string
 }
 
+// versionRE is the shape of a version name. It matches what config
+// accepts, so a spec that passes config validation parses here.
 var versionRE = regexp.MustCompile(`^v[0-9]{1,9}$`)
 
-// ParseKeyring reads "v1:<base64 32 bytes>,v2:..."; active "" means the
-// last entry. Errors name the entry, never its key material.
+// ParseKeyring reads a spec "v1:<base64>,v2:<base64>,..." where each key
+// is 32 bytes in standard base64, padded or not; spaces around entries are
+// ignored. active names the active version; "" means the last one.
+// Errors name the bad entry by position or version, never key material.
 func ParseKeyring(spec, active string) (*Keyring, error) {
+	spec = strings.TrimSpace(spec)
+	if spec == "" {
+		return nil, errors.New("vault: no master key given")
+	}
 	k := &Keyring{keys: map[string][]byte{}}
-	for i, entry := range strings.Split(strings.TrimSpace(spec), ",") {
-		entry = strings.TrimSpace(entry)
-		version, b64, ok := strings.Cut(entry, ":")
+	for i, entry := range strings.Split(spec, ",") {
+		version, b64, ok := strings.Cut(strings.TrimSpace(entry), ":")
 		if !ok || !versionRE.MatchString(version) {
-			return nil, fmt.Errorf("master key entry %d: want vN:<base64 of 32 bytes>", i+1)
+			// The entry itself is not shown: it may be a bare key.
+			return nil, fmt.Errorf("vault: master key entry %d: want vN:<base64 of %d bytes>", i+1, keySize)
+		}
+		if _, dup := k.keys[version]; dup {
+			return nil, fmt.Errorf("vault: master key %s is listed twice", version)
 		}
 		key, err := decodeKey(b64)
 		if err != nil {
-			return nil, fmt.Errorf("master key %s: %w", version, err)
-		}
-		if _, dup := k.keys[version]; dup {
-			return nil, fmt.Errorf("master key %s is listed twice", version)
+			return nil, fmt.Errorf("vault: master key %s: %w", version, err)
 		}
 		k.order = append(k.order, version)
 		k.keys[version] = key
 	}
-	if len(k.order) == 0 {
-		return nil, errors.New("no master key given")
-	}
 	k.active = k.order[len(k.order)-1]
 	if active != "" {
-		if _, ok := k.keys[active]; !ok {
-			return nil, fmt.Errorf("active master key %q is not in the keyring", active)
+		if !k.Has(active) {
+			return nil, fmt.Errorf("vault: active master key %s is not in the keyring", safeVersion(active))
 		}
 		k.active = active
 	}
 	return k, nil
 }
 
+// decodeKey decodes standard base64, padded or raw. Its errors say what is
+// wrong with the key, never what the key is.
 func decodeKey(s string) ([]byte, error) {
 	s = strings.TrimSpace(s)
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		if b, err := enc.DecodeString(s); err == nil {
-			if len(b) != keySize {
-				return nil, fmt.Errorf("decodes to %d bytes, want %d", len(b), keySize)
-			}
-			return b, nil
-		}
+	enc := base64.StdEncoding
+	if len(s)%4 != 0 {
+		enc = base64.RawStdEncoding
 	}
-	return nil, errors.New("is not valid base64")
-}
-
-const keyFile = "master.keys"
-
-// LoadOrCreateKeyring reads <dir>/master.keys, or creates it with one new
-// key (mode 0600) on a first start. A file readable by others is refused.
-func LoadOrCreateKeyring(dir string) (*Keyring, bool, error) {
-	path := filepath.Join(dir, keyFile)
-	st, err := os.Stat(path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return createKeyring(dir, path)
-	case err != nil:
-		return nil, false, err
-	case st.Mode().Perm()&0o077 != 0:
-		return nil, false, fmt.Errorf("%s is readable by others (mode %o); chmod 600 it", path, st.Mode().Perm())
-	}
-	f, err := os.Open(path)
+	b, err := enc.DecodeString(s)
 	if err != nil {
-		return nil, false, err
+		return nil, errors.New("is not valid standard base64")
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	var spec, active string
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		switch {
-		case line == "" || strings.HasPrefix(line, "#"):
-		case strings.HasPrefix(line, "active="):
-			active = strings.TrimPrefix(line, "active=")
-		default:
-			spec = line
-		}
+	if len(b) != keySize {
+		return nil, fmt.Errorf("decodes to %d bytes, want %d", len(b), keySize)
 	}
-	if err := sc.Err(); err != nil {
-		return nil, false, err
-	}
-	k, err := ParseKeyring(spec, active)
-	if err != nil {
-		return nil, false, fmt.Errorf("%s: %w", path, err)
-	}
-	return k, false, nil
+	return b, nil
 }
 
-func createKeyring(dir, path string) (*Keyring, bool, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, false, err
+// safeVersion quotes a user-given version for an error message only when
+// it looks like one: a misplaced key pasted as a version must not leak.
+func safeVersion(v string) string {
+	if versionRE.MatchString(v) {
+		return v
 	}
-	k := &Keyring{order: []string{"v1"}, keys: map[string][]byte{"v1": NewDataKey()}, active: "v1"}
-	if err := k.WriteFile(path); err != nil {
-		return nil, false, err
-	}
-	return k, true, nil
+	return "(not a version name)"
 }
 
-// WriteFile stores the keyring (secret!) at path with mode 0600, atomically.
-func (k *Keyring) WriteFile(path string) error {
-	tmp := path + ".tmp"
-	body := "# Crypt-Talk master keys. SECRET: keep out of backups of the data dir.\n" + k.Spec() + "\nactive=" + k.active + "\n"
-	if err := os.WriteFile(tmp, []byte(body), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
-// Active is the version new data keys are wrapped with.
+// Active is the version that Wrap uses.
 func (k *Keyring) Active() string { return k.active }
 
-// Versions lists the versions in order.
+// Versions lists the versions in the order of the spec (rotation appends).
 func (k *Keyring) Versions() []string { return append([]string(nil), k.order...) }
 
 // Has reports whether version is in the keyring.
-func (k *Keyring) Has(version string) bool { _, ok := k.keys[version]; return ok }
+func (k *Keyring) Has(version string) bool {
+	_, ok := k.keys[version]
+	return ok
+}
 
-// WithKey returns a keyring with an extra version, made active.
+// WithKey returns a new keyring with key added as version and made
+// active; k is unchanged. key is copied.
 func (k *Keyring) WithKey(version string, key []byte) (*Keyring, error) {
-	if !versionRE.MatchString(version) {
-		return nil, fmt.Errorf("master key version %q: want vN", version)
-	}
-	if k.Has(version) {
-		return nil, fmt.Errorf("master key %s already exists", version)
-	}
-	if len(key) != keySize {
-		return nil, fmt.Errorf("master key %s: want %d bytes", version, keySize)
+	switch {
+	case !versionRE.MatchString(version):
+		return nil, fmt.Errorf("vault: master key version %s: want v followed by digits", safeVersion(version))
+	case k.Has(version):
+		return nil, fmt.Errorf("vault: master key %s already exists", version)
+	case len(key) != keySize:
+		return nil, fmt.Errorf("vault: master key %s: %d bytes, want %d", version, len(key), keySize)
 	}
 	n := k.clone()
 	n.order = append(n.order, version)
@@ -157,13 +120,15 @@ func (k *Keyring) WithKey(version string, key []byte) (*Keyring, error) {
 	return n, nil
 }
 
-// Without returns a keyring without version; the active one cannot go.
+// Without returns a new keyring without version; k is unchanged. Dropping
+// a version makes every data key it wrapped unreadable, which is the point
+// of retiring it after a rewrap. The active version cannot be dropped.
 func (k *Keyring) Without(version string) (*Keyring, error) {
-	if !k.Has(version) {
-		return nil, fmt.Errorf("master key %s is not in the keyring", version)
-	}
-	if version == k.active {
-		return nil, fmt.Errorf("master key %s is active; activate another first", version)
+	switch {
+	case !k.Has(version):
+		return nil, fmt.Errorf("vault: master key %s is not in the keyring", safeVersion(version))
+	case version == k.active:
+		return nil, fmt.Errorf("vault: master key %s is active; add a new key first", version)
 	}
 	n := k.clone()
 	delete(n.keys, version)
@@ -177,15 +142,18 @@ func (k *Keyring) Without(version string) (*Keyring, error) {
 }
 
 func (k *Keyring) clone() *Keyring {
-	n := &Keyring{order: append([]string(nil), k.order...), keys: make(map[string][]byte, len(k.keys)), active: k.active}
+	n := &Keyring{order: append([]string(nil), k.order...), keys: make(map[string][]byte, len(k.keys)+1), active: k.active}
 	for v, key := range k.keys {
-		n.keys[v] = key
+		n.keys[v] = key // shared: key slices are never written after creation
 	}
 	return n
 }
 
-// Spec serialises the keyring in the CRYPTTALK_MASTER_KEYS format. The
-// result is secret.
+// Spec serialises the keyring in the format ParseKeyring reads, keys in
+// padded standard base64. The result is SECRET: it holds every master
+// key. ParseKeyring(k.Spec(), "") makes the last version active, which is
+// k's active version unless k came from ParseKeyring with an explicit
+// active; WriteFile records that case too.
 func (k *Keyring) Spec() string {
 	parts := make([]string, 0, len(k.order))
 	for _, v := range k.order {
@@ -194,8 +162,11 @@ func (k *Keyring) Spec() string {
 	return strings.Join(parts, ",")
 }
 
-// String is redacted: versions only, the active one starred.
+// String is redacted: "keyring{v1,v2*}", the active version starred.
 func (k *Keyring) String() string {
+	if k == nil {
+		return "keyring(nil)"
+	}
 	parts := make([]string, 0, len(k.order))
 	for _, v := range k.order {
 		if v == k.active {
@@ -206,21 +177,41 @@ func (k *Keyring) String() string {
 	return "keyring{" + strings.Join(parts, ",") + "}"
 }
 
+// Format makes every fmt verb (%#v, %+v, %x, %d...) print String, so that
+// no formatting of a Keyring can dump its key bytes.
+func (k *Keyring) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, k.String()) }
+
+// LogValue makes slog print String, whatever the handler.
+func (k *Keyring) LogValue() slog.Value { return slog.StringValue(k.String()) }
+
+// wrapAD binds a wrapped data key to the master key version and its owner
+// (a conversation or file id), so it cannot be moved to another owner.
 func wrapAD(version, owner string) []byte {
 	return []byte("ct-dek\x00" + version + "\x00" + owner)
 }
 
-// Wrap seals a data key under the active master key, bound to its owner.
-func (k *Keyring) Wrap(dek []byte, owner string) (string, []byte, error) {
-	w, err := Seal(k.keys[k.active], dek, wrapAD(k.active, owner))
-	return k.active, w, err
+// Wrap seals a 32-byte data key under the active master key, bound to
+// owner. It returns the version used, which Unwrap needs.
+func (k *Keyring) Wrap(dek []byte, owner string) (version string, wrapped []byte, err error) {
+	if len(dek) != keySize {
+		return "", nil, fmt.Errorf("vault: data key must be %d bytes, got %d", keySize, len(dek))
+	}
+	kek, ok := k.keys[k.active]
+	if !ok {
+		return "", nil, fmt.Errorf("%w: keyring has no active key", ErrUnknownKeyVersion)
+	}
+	wrapped, err = Seal(kek, dek, wrapAD(k.active, owner))
+	return k.active, wrapped, err
 }
 
-// Unwrap opens a data key wrapped by version for owner.
+// Unwrap opens a data key that Wrap sealed with version for owner. It
+// fails with ErrUnknownKeyVersion when version is not in the keyring and
+// with ErrDecrypt when wrapped does not authenticate (tampered, wrong
+// owner or version).
 func (k *Keyring) Unwrap(version string, wrapped []byte, owner string) ([]byte, error) {
 	kek, ok := k.keys[version]
 	if !ok {
-		return nil, fmt.Errorf("%w: %s", ErrUnknownKeyVersion, version)
+		return nil, fmt.Errorf("%w: %s", ErrUnknownKeyVersion, safeVersion(version))
 	}
 	return Open(kek, wrapped, wrapAD(version, owner))
 }

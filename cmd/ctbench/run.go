@@ -49,6 +49,9 @@ type runner struct {
 
 func run(ctx context.Context, cfg config) (Report, error) {
 	raiseFileLimit()
+	if cfg.scenario == "restart" {
+		return restart(ctx, cfg)
+	}
 	r := &runner{cfg: cfg, st: newStats()}
 	if cfg.start {
 		srv, err := startServer(ctx, cfg.serverBin, cfg.serverEnv)

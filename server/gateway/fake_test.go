@@ -22,6 +22,7 @@ type fakeTransport struct {
 	done     chan struct{}
 	// blockWrites makes WriteFrame hang until closed (a slow client).
 	blockWrites atomic.Bool
+	pings       atomic.Int32
 }
 
 func newFakeTransport() *fakeTransport {
@@ -68,7 +69,7 @@ func (f *fakeTransport) WriteFrame(b []byte) error {
 	}
 }
 
-func (f *fakeTransport) WritePing() error { return nil }
+func (f *fakeTransport) WritePing() error { f.pings.Add(1); return nil }
 
 func (f *fakeTransport) Close(code int, _ string) error {
 	f.mu.Lock()

@@ -160,3 +160,24 @@ func TestReplayNoGapNoDuplicate(t *testing.T) {
 		seen[m.Seq] = true
 	}
 }
+
+// A socket that answers nothing (no frame, no pong) is dropped after two
+// heartbeat periods; the heartbeat itself is sent meanwhile.
+func TestHeartbeatDropsDeadSocket(t *testing.T) {
+	f := newFixture(t, Options{PingInterval: 100 * time.Millisecond})
+	tr := newFakeTransport()
+	done := make(chan struct{})
+	go func() { f.gw.Serve(context.Background(), tr); close(done) }()
+	tr.send(t, "auth", map[string]any{"token": f.toks["alice"]}, "")
+	if g := tr.next(t); g.Event != "ready" {
+		t.Fatal(g.Event)
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a silent socket was never dropped")
+	}
+	if tr.pings.Load() == 0 {
+		t.Fatal("no heartbeat ping was sent")
+	}
+}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 
+	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/gridfs"
+	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/crypttalk/crypttalk/store"
 )
@@ -13,8 +15,18 @@ import (
 // blobStore keeps encrypted blobs in GridFS (bucket "blobs"), the file id
 // as GridFS id, so they live beside the records in the same database.
 type blobStore struct {
-	s      *Store
-	bucket *gridfs.Bucket
+	db *mongo.Database
+}
+
+// bucket returns a fresh handle per operation: the driver's Bucket keeps
+// unsynchronised state (its first-write index check), so one shared
+// handle races under concurrent uploads.
+func (b *blobStore) bucket() *gridfs.Bucket {
+	bk, err := gridfs.NewBucket(b.db, options.GridFSBucket().SetName("blobs"))
+	if err != nil {
+		panic(err) // only fails on a nil database, which Open never passes
+	}
+	return bk
 }
 
 // WriteBlob uploads r; a failed upload is deleted so nothing is left.
@@ -22,7 +34,7 @@ func (b *blobStore) WriteBlob(ctx context.Context, id string, r io.Reader) (int6
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	up, err := b.bucket.OpenUploadStreamWithID(id, id)
+	up, err := b.bucket().OpenUploadStreamWithID(id, id)
 	if err != nil {
 		return 0, mapErr(err)
 	}
@@ -40,7 +52,7 @@ func (b *blobStore) WriteBlob(ctx context.Context, id string, r io.Reader) (int6
 }
 
 func (b *blobStore) cleanup(id string) {
-	_ = b.bucket.Delete(id)
+	_ = b.bucket().Delete(id)
 }
 
 // OpenBlob streams a blob from offset.
@@ -48,7 +60,7 @@ func (b *blobStore) OpenBlob(ctx context.Context, id string, offset int64) (io.R
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	ds, err := b.bucket.OpenDownloadStream(id)
+	ds, err := b.bucket().OpenDownloadStream(id)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -66,7 +78,7 @@ func (b *blobStore) DeleteBlob(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := b.bucket.Delete(id); err != nil && !errors.Is(err, gridfs.ErrFileNotFound) {
+	if err := b.bucket().Delete(id); err != nil && !errors.Is(err, gridfs.ErrFileNotFound) {
 		return mapErr(err)
 	}
 	return nil

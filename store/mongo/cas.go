@@ -21,19 +21,18 @@ const casRetries = 200
 // server does atomically is refuse a duplicate _id, so each value is
 // claimed in the claims collection first; the field then only moves up.
 func (s *Store) counter(ctx context.Context, c *mongo.Collection, id, field string) (int64, error) {
-	for i := 0; i < casRetries; i++ {
-		var doc bson.M
-		if err := s.findOne(ctx, c, bson.M{"_id": id}, &doc); err != nil {
-			return 0, err
-		}
-		n := toInt64(doc[field]) + 1
+	var doc bson.M
+	if err := s.findOne(ctx, c, bson.M{"_id": id}, &doc); err != nil {
+		return 0, err
+	}
+	// Claim upwards from the stored value: a taken value means a racing
+	// caller got it, so try the next without another read.
+	n := toInt64(doc[field]) + 1
+	for i := 0; i < casRetries; i, n = i+1, n+1 {
 		octx, cancel := s.op(ctx)
 		_, err := s.claims.InsertOne(octx, bson.M{"_id": claimID(c.Name(), id, n)})
-		if err == nil || mongo.IsDuplicateKeyError(err) {
-			_, uerr := c.UpdateOne(octx, bson.M{"_id": id}, bson.M{"$max": bson.M{field: n}})
-			if err == nil && uerr != nil {
-				err = uerr
-			}
+		if err == nil {
+			_, err = c.UpdateOne(octx, bson.M{"_id": id}, bson.M{"$max": bson.M{field: n}})
 		}
 		cancel()
 		switch {

@@ -3,6 +3,8 @@ package mongo
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -12,8 +14,8 @@ import (
 	"github.com/crypttalk/crypttalk/store"
 )
 
-// convDoc stores per-member positions by member index: user ids contain
-// dots, which cannot be field names of an update path.
+// convDoc is a conversation as stored; read and delivered positions live
+// in their own collection (see raise).
 type convDoc struct {
 	ID           string   `bson:"_id"`
 	Members      []string `bson:"members"`
@@ -30,35 +32,14 @@ type convDoc struct {
 }
 
 func toConvDoc(c *store.Conversation) *convDoc {
-	d := &convDoc{ID: c.ID, Members: c.Members, CreatedMS: ms(c.CreatedAt), LastMS: ms(c.LastMessageAt), LastSeq: c.LastSeq,
+	return &convDoc{ID: c.ID, Members: c.Members, CreatedMS: ms(c.CreatedAt), LastMS: ms(c.LastMessageAt), LastSeq: c.LastSeq,
 		TimerSeconds: c.TimerSeconds, TimerMode: c.TimerMode, IdleMS: ms(c.IdleExpiresAt)}
-	for i, m := range c.Members {
-		if i < 2 {
-			*pick(&d.Read0, &d.Read1, i) = c.ReadSeq[m]
-			*pick(&d.Deliv0, &d.Deliv1, i) = c.DeliveredSeq[m]
-		}
-	}
-	return d
-}
-
-func pick(a, b *int64, i int) *int64 {
-	if i == 0 {
-		return a
-	}
-	return b
 }
 
 func (d *convDoc) conversation() *store.Conversation {
-	c := &store.Conversation{ID: d.ID, Members: d.Members, CreatedAt: fromMS(d.CreatedMS), LastMessageAt: fromMS(d.LastMS),
+	return &store.Conversation{ID: d.ID, Members: d.Members, CreatedAt: fromMS(d.CreatedMS), LastMessageAt: fromMS(d.LastMS),
 		LastSeq: d.LastSeq, TimerSeconds: d.TimerSeconds, TimerMode: d.TimerMode, IdleExpiresAt: fromMS(d.IdleMS),
 		ReadSeq: map[string]int64{}, DeliveredSeq: map[string]int64{}}
-	for i, m := range d.Members {
-		if i < 2 {
-			c.ReadSeq[m] = *pick(&d.Read0, &d.Read1, i)
-			c.DeliveredSeq[m] = *pick(&d.Deliv0, &d.Deliv1, i)
-		}
-	}
-	return c
 }
 
 // EnsureConversation inserts c unless it exists; a racing insert loses on
@@ -82,7 +63,8 @@ func (s *Store) GetConversation(ctx context.Context, id string) (*store.Conversa
 	if err := s.findOne(ctx, s.convs, bson.M{"_id": id}, &d); err != nil {
 		return nil, err
 	}
-	return d.conversation(), nil
+	c := d.conversation()
+	return c, s.withPositions(ctx, []*store.Conversation{c})
 }
 
 // ListConversations lists userID's conversations, newest activity first.
@@ -96,7 +78,7 @@ func (s *Store) ListConversations(ctx context.Context, userID string) ([]*store.
 	for i := range docs {
 		out = append(out, docs[i].conversation())
 	}
-	return out, nil
+	return out, s.withPositions(ctx, out)
 }
 
 // update applies an update and returns the document after it.
@@ -164,27 +146,71 @@ func (s *Store) MarkDelivered(ctx context.Context, id, userID string, seq int64)
 	return s.raise(ctx, id, userID, seq, "deliv")
 }
 
-func (s *Store) raise(ctx context.Context, id, userID string, seq int64, field string) (int64, error) {
+// raise records a position as its own document (_id = conv, user, kind,
+// seq: inserting it twice is harmless) and prunes the lower ones. Keeping
+// positions out of the conversation document means no read-modify-write
+// of a shared document, which compatible servers without atomic updates
+// (FerretDB) would lose under concurrency; the maximum is computed on read.
+func (s *Store) raise(ctx context.Context, id, userID string, seq int64, kind string) (int64, error) {
 	c, err := s.GetConversation(ctx, id)
 	if err != nil {
 		return 0, err
 	}
-	i := -1
-	for j, m := range c.Members {
-		if m == userID && j < 2 {
-			i = j
-		}
-	}
-	if i < 0 {
+	if !slices.Contains(c.Members, userID) {
 		return 0, store.ErrNotFound
 	}
-	name := field + string(rune('0'+i))
-	d, err := s.updateConv(ctx, id, bson.M{"$max": bson.M{name: seq}})
+	octx, cancel := s.op(ctx)
+	defer cancel()
+	doc := bson.M{"_id": fmt.Sprintf("%s\x00%s\x00%s\x00%d", id, userID, kind, seq), "conv": id, "user": userID, "kind": kind, "seq": seq}
+	if _, err := s.positions.InsertOne(octx, doc); err != nil && !mongo.IsDuplicateKeyError(err) {
+		return 0, mapErr(err)
+	}
+	top, err := s.position(octx, id, userID, kind)
 	if err != nil {
 		return 0, err
 	}
-	if field == "read" {
-		return *pick(&d.Read0, &d.Read1, i), nil
+	_, err = s.positions.DeleteMany(octx, bson.M{"conv": id, "user": userID, "kind": kind, "seq": bson.M{"$lt": top}})
+	return top, mapErr(err)
+}
+
+func (s *Store) position(ctx context.Context, conv, user, kind string) (int64, error) {
+	var d struct {
+		Seq int64 `bson:"seq"`
 	}
-	return *pick(&d.Deliv0, &d.Deliv1, i), nil
+	err := s.positions.FindOne(ctx, bson.M{"conv": conv, "user": user, "kind": kind}, options.FindOne().SetSort(bson.D{{Key: "seq", Value: -1}})).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return 0, nil
+	}
+	return d.Seq, mapErr(err)
+}
+
+// withPositions fills ReadSeq and DeliveredSeq of conversations.
+func (s *Store) withPositions(ctx context.Context, convs []*store.Conversation) error {
+	if len(convs) == 0 {
+		return nil
+	}
+	byID := make(map[string]*store.Conversation, len(convs))
+	ids := make([]string, 0, len(convs))
+	for _, c := range convs {
+		byID[c.ID] = c
+		ids = append(ids, c.ID)
+	}
+	var docs []struct {
+		Conv string `bson:"conv"`
+		User string `bson:"user"`
+		Kind string `bson:"kind"`
+		Seq  int64  `bson:"seq"`
+	}
+	if err := s.findAll(ctx, s.positions, bson.M{"conv": bson.M{"$in": ids}}, &docs); err != nil {
+		return err
+	}
+	for _, d := range docs {
+		c := byID[d.Conv]
+		m := c.ReadSeq
+		if d.Kind == "deliv" {
+			m = c.DeliveredSeq
+		}
+		m[d.User] = max(m[d.User], d.Seq)
+	}
+	return nil
 }

@@ -112,6 +112,12 @@ func (s *Store) DeleteConversation(ctx context.Context, id string) error {
 	if err := s.dropClaims(ctx, s.convs.Name(), id); err != nil {
 		return err
 	}
+	pctx, pcancel := s.op(ctx)
+	_, err = s.positions.DeleteMany(pctx, bson.M{"conv": id})
+	pcancel()
+	if err != nil {
+		return mapErr(err)
+	}
 	octx, cancel := s.op(ctx)
 	defer cancel()
 	_, err = s.convs.DeleteOne(octx, bson.M{"_id": id})

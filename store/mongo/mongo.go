@@ -30,11 +30,11 @@ type Options struct {
 
 // Store is the MongoDB store.
 type Store struct {
-	client                                                  *mongo.Client
-	db                                                      *mongo.Database
-	timeout                                                 time.Duration
-	users, sessions, convs, msgs, txns, keys, files, claims *mongo.Collection
-	blobs                                                   *blobStore
+	client                                                             *mongo.Client
+	db                                                                 *mongo.Database
+	timeout                                                            time.Duration
+	users, sessions, convs, msgs, txns, keys, files, claims, positions *mongo.Collection
+	blobs                                                              *blobStore
 }
 
 var _ store.Store = (*Store)(nil)
@@ -61,13 +61,9 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	s := &Store{
 		client: client, db: db, timeout: opts.OpTimeout,
 		users: db.Collection("users"), sessions: db.Collection("sessions"), convs: db.Collection("conversations"),
-		msgs: db.Collection("messages"), txns: db.Collection("txns"), keys: db.Collection("keys"), files: db.Collection("files"), claims: db.Collection("claims"),
+		msgs: db.Collection("messages"), txns: db.Collection("txns"), keys: db.Collection("keys"), files: db.Collection("files"), claims: db.Collection("claims"), positions: db.Collection("positions"),
 	}
-	bucket, err := gridfs.NewBucket(db, options.GridFSBucket().SetName("blobs"))
-	if err != nil {
-		return nil, err
-	}
-	s.blobs = &blobStore{s: s, bucket: bucket}
+	s.blobs = &blobStore{db: db}
 	ictx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	err = s.ensureIndexes(ictx)
@@ -100,8 +96,9 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 			{Keys: bson.D{{Key: "conversation_id", Value: 1}, {Key: "seq", Value: 1}}, Options: unique("msgs_conv_seq")},
 			{Keys: bson.D{{Key: "expires_ms", Value: 1}}, Options: named("msgs_expiry")},
 		},
-		s.keys:  {{Keys: bson.D{{Key: "owner", Value: 1}}, Options: named("keys_owner")}},
-		s.files: {{Keys: bson.D{{Key: "conversation_id", Value: 1}}, Options: named("files_conv")}},
+		s.keys:      {{Keys: bson.D{{Key: "owner", Value: 1}}, Options: named("keys_owner")}},
+		s.positions: {{Keys: bson.D{{Key: "conv", Value: 1}}, Options: named("positions_conv")}},
+		s.files:     {{Keys: bson.D{{Key: "conversation_id", Value: 1}}, Options: named("files_conv")}},
 	}
 	for coll, models := range idx {
 		missing, err := missingIndexes(ctx, coll, models)

@@ -1,0 +1,46 @@
+// Command ferretdb runs FerretDB (SQLite handler) as its own process, for
+// benchmarks of a cluster on one machine:
+//
+//	go run ./internal/testenv/cmd/ferretdb -listen 127.0.0.1:27017 -dir /tmp/ferret
+//
+// FerretDB's own installed binary panics about a missing version file;
+// embedding it as a library, as here and in the tests, works.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+)
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:27017", "TCP address")
+	dir := flag.String("dir", "./ferretdb-data", "SQLite data directory")
+	flag.Parse()
+	if err := os.MkdirAll(*dir, 0o700); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: *listen},
+		Handler:   "sqlite",
+		SQLiteURL: "file:" + *dir + "/",
+		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := f.Run(ctx); err != nil && ctx.Err() == nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
