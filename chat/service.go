@@ -24,8 +24,11 @@ type Options struct {
 	TokenTTL     time.Duration
 	MessageBytes int
 	HistoryMax   int
-	// AuthCacheTTL bounds how long a node trusts a cached token check when
-	// an invalidation on the bus was missed (e.g. during a Redis outage).
+	// AuthCacheTTL lets a node reuse a token check for this long (0: every
+	// request asks the store). Invalidation travels on the bus and is
+	// asynchronous, so a cache opens a window of a few milliseconds in
+	// which another node still accepts a token just logged out; the
+	// contract says "at once", hence off by default.
 	AuthCacheTTL time.Duration
 	// Rate limits; a zero count disables the limit.
 	RegisterPerIP  int
@@ -56,9 +59,6 @@ func (o *Options) setDefaults() {
 	}
 	if o.HistoryMax == 0 {
 		o.HistoryMax = 200
-	}
-	if o.AuthCacheTTL == 0 {
-		o.AuthCacheTTL = 5 * time.Second
 	}
 	if o.FileBytes == 0 {
 		o.FileBytes = 10 << 20

@@ -192,6 +192,9 @@ func newAuthCache(ttl time.Duration) *authCache {
 }
 
 func (c *authCache) get(h string, now time.Time) *Principal {
+	if c.ttl <= 0 {
+		return nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[h]
@@ -202,6 +205,9 @@ func (c *authCache) get(h string, now time.Time) *Principal {
 }
 
 func (c *authCache) put(h string, p *Principal, expires, now time.Time) {
+	if c.ttl <= 0 {
+		return
+	}
 	until := now.Add(c.ttl)
 	if expires.Before(until) {
 		until = expires

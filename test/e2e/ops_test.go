@@ -46,17 +46,17 @@ func TestRateLimits(t *testing.T) {
 	})
 	t.Run("behind a trusted proxy the forwarded address counts", func(t *testing.T) {
 		n := testenv.StartNode(t, testenv.NodeConfig{Env: []string{"CRYPTTALK_RATELIMIT_REGISTER_PER_IP_COUNT=1", "CRYPTTALK_SERVER_TRUSTED_PROXIES=127.0.0.1"}})
-		if got := register(t, n, "pa", "203.0.113.1"); got != 200 {
+		if got := register(t, n, "pxa", "203.0.113.1"); got != 200 {
 			t.Fatal(got)
 		}
-		if got := register(t, n, "pb", "203.0.113.1"); got != 429 {
+		if got := register(t, n, "pxb", "203.0.113.1"); got != 429 {
 			t.Fatalf("same client behind the proxy: %d, want 429", got)
 		}
-		if got := register(t, n, "pc", "203.0.113.2"); got != 200 {
+		if got := register(t, n, "pxc", "203.0.113.2"); got != 200 {
 			t.Fatalf("another client behind the proxy: %d, want 200", got)
 		}
 		// A client-made entry left of the proxy's cannot pick the bucket.
-		if got := register(t, n, "pd", "203.0.113.2, 203.0.113.1"); got != 429 {
+		if got := register(t, n, "pxd", "203.0.113.2, 203.0.113.1"); got != 429 {
 			t.Fatalf("spoofed left-most entry: %d, want 429", got)
 		}
 	})

@@ -131,7 +131,7 @@ func TestWebSocketReplayAndDevices(t *testing.T) {
 }
 
 func TestWebSocketAbuse(t *testing.T) {
-	n := testenv.StartNode(t, testenv.NodeConfig{Env: []string{"CRYPTTALK_LIMITS_WS_AUTH_TIMEOUT=1s", "CRYPTTALK_LIMITS_WS_FRAME_BYTES=4096"}})
+	n := testenv.StartNode(t, testenv.NodeConfig{Env: []string{"CRYPTTALK_LIMITS_WS_AUTH_TIMEOUT=1s", "CRYPTTALK_LIMITS_WS_FRAME_BYTES=20000"}})
 	ctx := ctxT(t)
 	alice, _ := newUser(t, n, "alice")
 
@@ -170,7 +170,7 @@ func TestWebSocketAbuse(t *testing.T) {
 		if f := readFrame(t, raw); f.Event != "error" || string(f.ID) != "7" {
 			t.Fatalf("unknown event: %+v", f)
 		}
-		_ = raw.WriteMessage(websocket.TextMessage, []byte(strings.Repeat("x", 5000)))
+		_ = raw.WriteMessage(websocket.TextMessage, []byte(strings.Repeat("x", 25000)))
 		if code := closeCodeOf(t, raw); code != websocket.CloseMessageTooBig {
 			t.Fatalf("close code %d, want 1009", code)
 		}
