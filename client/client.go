@@ -1,249 +1,216 @@
-// Package client is the Go client of Crypt-Talk's client API (REST and
-// WebSocket), used by the end-to-end tests and by ctbench. It follows
-// docs/API.md exactly.
+// Package client is the Go client of Crypt-Talk's client API, REST and
+// WebSocket, as docs/API.md describes it. The end-to-end tests and the load
+// tool ctbench drive the server through it, so it stays exact: it sends what
+// a caller asks, even odd input, and reports every non-2xx answer as an
+// *APIError.
 package client
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
-// Client talks to one homeserver as one user.
+// DefaultTimeout bounds one HTTP request of a Client made by New.
+const DefaultTimeout = 60 * time.Second
+
+// maxAnswer bounds the body of one HTTP answer the client reads: a full
+// getmsg page is 200 messages of at most 16 KiB each, far below it.
+const maxAnswer = 32 << 20
+
+// ErrAnswerTooLarge is returned when an answer body exceeds the client's limit.
+var ErrAnswerTooLarge = errors.New("client: answer body too large")
+
+// sharedTransport keeps many idle connections per host. ctbench and the
+// tests talk to one or two loopback nodes from many goroutines; with the
+// default of 2 idle connections per host most requests would open a new TCP
+// connection and fill the port range with TIME_WAIT sockets.
+var sharedTransport = func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 1024
+	t.MaxIdleConnsPerHost = 256
+	return t
+}()
+
+// Client talks to one homeserver node as one user. Its methods may be called
+// from several goroutines at once, except Register, Login and Logout, which
+// set Token.
 type Client struct {
+	// BaseURL is the node's root, e.g. http://127.0.0.1:5000 (no trailing slash).
 	BaseURL string
-	Token   string
-	HTTP    *http.Client
+	// Token is the access token sent as a Bearer token; empty sends none.
+	Token string
+	// HTTP carries the REST calls; nil means a default client with
+	// DefaultTimeout.
+	HTTP *http.Client
+	// EventBuffer is the capacity of the Events channel of each Conn that
+	// Connect opens; 0 means DefaultEventBuffer. Tools holding thousands of
+	// idle sockets lower it to save memory.
+	EventBuffer int
 }
 
-// New returns a client for baseURL (e.g. http://127.0.0.1:5000).
+// defaultHTTP serves clients whose HTTP is nil.
+var defaultHTTP = &http.Client{Timeout: DefaultTimeout, Transport: sharedTransport}
+
+// New returns a client without a token for baseURL.
 func New(baseURL string) *Client {
-	return &Client{BaseURL: baseURL, HTTP: &http.Client{Timeout: 60 * time.Second}}
+	return &Client{
+		BaseURL: strings.TrimRight(baseURL, "/"),
+		HTTP:    &http.Client{Timeout: DefaultTimeout, Transport: sharedTransport},
+	}
 }
 
-// WithBase returns a copy of c, same token, talking to another node.
+func (c *Client) httpClient() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	return defaultHTTP
+}
+
+// WithBase returns a copy of c, same token, that talks to another node of
+// the same server.
 func WithBase(c *Client, baseURL string) *Client {
 	cp := *c
-	cp.BaseURL = baseURL
+	cp.BaseURL = strings.TrimRight(baseURL, "/")
 	return &cp
 }
 
-// APIError is a non-2xx answer.
+// APIError is an error answer of the server: a non-2xx HTTP answer or a
+// WebSocket error frame. Match it with errors.As.
 type APIError struct {
-	Status     int
-	Errcode    string
-	Msg        string
+	// Status is the HTTP status (for an error frame, the status it carries).
+	Status int
+	// Errcode is the stable code, e.g. CT_NOT_FOUND; empty when the answer
+	// was not the contract's JSON (a proxy's error page, say).
+	Errcode string
+	// Msg is the server's human sentence, or the start of a foreign body.
+	Msg string
+	// RetryAfter is the Retry-After header of a 429 or 503, 0 if none.
 	RetryAfter time.Duration
 }
 
+// Error reads like "HTTP 404 CT_NOT_FOUND: no such user".
 func (e *APIError) Error() string {
 	return fmt.Sprintf("HTTP %d %s: %s", e.Status, e.Errcode, e.Msg)
 }
 
-// User is the contract's `user`.
-type User struct {
-	ID               string `json:"_id"`
-	UserID           string `json:"user_id"`
-	Username         string `json:"username"`
-	Email            string `json:"email"`
-	AvatarImage      string `json:"avatarImage"`
-	IsAvatarImageSet bool   `json:"isAvatarImageSet"`
-	Online           bool   `json:"online"`
+// Errcode returns the errcode of the *APIError in err's chain, or "" if
+// there is none.
+func Errcode(err error) string {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Errcode
+	}
+	return ""
 }
 
-// FileInfo is the `file` of a file or voice message.
-type FileInfo struct {
-	FileID     string `json:"file_id"`
-	Filename   string `json:"filename"`
-	Mime       string `json:"mime"`
-	Size       int64  `json:"size"`
-	DurationMS int64  `json:"duration_ms"`
+// errorBody is the contract's error object, also the data of an error
+// frame. Status is false in an HTTP body and the HTTP status in a frame.
+type errorBody struct {
+	Errcode string          `json:"errcode"`
+	Msg     string          `json:"msg"`
+	Status  json.RawMessage `json:"status"`
 }
 
-// Message is the contract's `message`.
-type Message struct {
-	ID             string     `json:"_id"`
-	Seq            int64      `json:"seq"`
-	ConversationID string     `json:"conversation_id"`
-	From           string     `json:"from"`
-	To             string     `json:"to"`
-	FromSelf       bool       `json:"fromSelf"`
-	Type           string     `json:"type"`
-	Message        string     `json:"message"`
-	File           *FileInfo  `json:"file"`
-	CreatedAt      time.Time  `json:"createdAt"`
-	ExpiresAt      *time.Time `json:"expiresAt"`
+// parseAPIError builds the error of a non-2xx answer.
+func parseAPIError(status int, h http.Header, raw []byte) *APIError {
+	e := &APIError{Status: status, RetryAfter: retryAfter(h.Get("Retry-After"), time.Now())}
+	var body errorBody
+	if json.Unmarshal(raw, &body) == nil && body.Errcode != "" {
+		e.Errcode, e.Msg = body.Errcode, body.Msg
+		return e
+	}
+	// Not ours (a proxy, a crash page): keep a readable start of it.
+	const keep = 200
+	if len(raw) > keep {
+		raw = raw[:keep]
+	}
+	e.Msg = strings.TrimSpace(string(raw))
+	return e
 }
 
-// Timer is a conversation's self-destruct timer.
-type Timer struct {
-	Seconds int64  `json:"seconds"`
-	Mode    string `json:"mode"`
+// retryAfter reads Retry-After as seconds or as an HTTP date.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }
 
-// Conversation is one entry of GET /api/conversations.
-type Conversation struct {
-	ConversationID string   `json:"conversation_id"`
-	Peer           User     `json:"peer"`
-	LastMessage    *Message `json:"last_message"`
-	Unread         int      `json:"unread"`
-	LastSeq        int64    `json:"last_seq"`
-	ReadSeq        int64    `json:"read_seq"`
-	Timer          Timer    `json:"timer"`
-}
-
-// Do sends a JSON request (body may be nil) and decodes a 2xx answer into
-// out (may be nil). Non-2xx answers are *APIError.
+// Do sends one request and decodes a 2xx answer into out (nil: discard).
+// body may be nil (no body), []byte, json.RawMessage or an io.Reader (sent
+// as is, so tests can send malformed JSON), or any other value, which is
+// sent as its JSON encoding. A non-2xx answer is returned as *APIError; other
+// failures are wrapped with the method and path.
 func (c *Client) Do(ctx context.Context, method, path string, body, out any) error {
+	req, err := c.newRequest(ctx, method, path, body)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	resp, err := c.httpClient().Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	if err != nil {
+		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
+	}
+	if len(raw) > maxAnswer {
+		return fmt.Errorf("%s %s: %w", method, path, ErrAnswerTooLarge)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return parseAPIError(resp.StatusCode, resp.Header, raw)
+	}
+	if out == nil || len(raw) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+	}
+	return nil
+}
+
+func (c *Client) newRequest(ctx context.Context, method, path string, body any) (*http.Request, error) {
 	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
+	switch b := body.(type) {
+	case nil:
+	case []byte:
 		r = bytes.NewReader(b)
+	case json.RawMessage:
+		r = bytes.NewReader(b)
+	case io.Reader:
+		r = b
+	default:
+		enc, err := json.Marshal(b)
+		if err != nil {
+			return nil, fmt.Errorf("encode body: %w", err)
+		}
+		r = bytes.NewReader(enc)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, r)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	req.Header.Set("Accept", "application/json")
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		return apiError(resp, raw)
-	}
-	if out == nil {
-		return nil
-	}
-	return json.Unmarshal(raw, out)
-}
-
-func apiError(resp *http.Response, raw []byte) error {
-	e := &APIError{Status: resp.StatusCode}
-	var body struct {
-		Errcode string `json:"errcode"`
-		Msg     string `json:"msg"`
-	}
-	if json.Unmarshal(raw, &body) == nil {
-		e.Errcode, e.Msg = body.Errcode, body.Msg
-	} else {
-		e.Msg = string(raw)
-	}
-	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
-		e.RetryAfter = time.Duration(s) * time.Second
-	}
-	return e
-}
-
-type authAnswer struct {
-	User  User   `json:"user"`
-	Token string `json:"token"`
-}
-
-// Register creates an account and keeps its token.
-func (c *Client) Register(ctx context.Context, username, email, password string) (*User, error) {
-	var a authAnswer
-	if err := c.Do(ctx, "POST", "/api/auth/register", map[string]string{"username": username, "email": email, "password": password}, &a); err != nil {
-		return nil, err
-	}
-	c.Token = a.Token
-	return &a.User, nil
-}
-
-// Login opens a session and keeps its token.
-func (c *Client) Login(ctx context.Context, username, password string) (*User, error) {
-	var a authAnswer
-	if err := c.Do(ctx, "POST", "/api/auth/login", map[string]string{"username": username, "password": password}, &a); err != nil {
-		return nil, err
-	}
-	c.Token = a.Token
-	return &a.User, nil
-}
-
-// Logout revokes the token.
-func (c *Client) Logout(ctx context.Context) error {
-	if err := c.Do(ctx, "POST", "/api/auth/logout", nil, nil); err != nil {
-		return err
-	}
-	c.Token = ""
-	return nil
-}
-
-// Me returns the caller.
-func (c *Client) Me(ctx context.Context) (*User, error) {
-	var a struct {
-		User User `json:"user"`
-	}
-	if err := c.Do(ctx, "GET", "/api/auth/me", nil, &a); err != nil {
-		return nil, err
-	}
-	return &a.User, nil
-}
-
-// AllUsers lists everyone but the caller (userID must be the caller).
-func (c *Client) AllUsers(ctx context.Context, userID, q, after string, limit int) ([]User, error) {
-	path := "/api/auth/allusers/" + pathEscape(userID) + "?q=" + queryEscape(q) + "&after=" + queryEscape(after)
-	if limit > 0 {
-		path += "&limit=" + strconv.Itoa(limit)
-	}
-	var out []User
-	return out, c.Do(ctx, "GET", path, nil, &out)
-}
-
-// SetAvatar sets the caller's avatar (a data URL or base64).
-func (c *Client) SetAvatar(ctx context.Context, userID, image string) error {
-	return c.Do(ctx, "POST", "/api/auth/setavatar/"+pathEscape(userID), map[string]string{"image": image}, nil)
-}
-
-// AddMsg sends a text message over REST.
-func (c *Client) AddMsg(ctx context.Context, to, text, txnID string) (*Message, error) {
-	var a struct {
-		Msg Message `json:"msg"`
-	}
-	body := map[string]string{"to": to, "message": text}
-	if txnID != "" {
-		body["txn_id"] = txnID
-	}
-	if err := c.Do(ctx, "POST", "/api/messages/addmsg", body, &a); err != nil {
-		return nil, err
-	}
-	return &a.Msg, nil
-}
-
-// GetMsgRequest pages through a conversation.
-type GetMsgRequest struct {
-	To        string `json:"to"`
-	BeforeSeq int64  `json:"before_seq,omitempty"`
-	AfterSeq  int64  `json:"after_seq,omitempty"`
-	Limit     int    `json:"limit,omitempty"`
-}
-
-// GetMsg returns messages, oldest first.
-func (c *Client) GetMsg(ctx context.Context, r GetMsgRequest) ([]Message, error) {
-	var out []Message
-	return out, c.Do(ctx, "POST", "/api/messages/getmsg", r, &out)
-}
-
-// Conversations lists the caller's conversations.
-func (c *Client) Conversations(ctx context.Context) ([]Conversation, error) {
-	var out []Conversation
-	return out, c.Do(ctx, "GET", "/api/conversations", nil, &out)
+	return req, nil
 }

@@ -8,201 +8,209 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/fasthttp/websocket"
 )
 
-// Event is one server frame that is not an answer to a request.
+// DefaultEventBuffer is the capacity of Conn.Events when Client.EventBuffer is 0.
+const DefaultEventBuffer = 1024
+
+// Close codes the server sends (docs/API.md), plus CloseAbnormal, which no
+// peer sends: it stands for a socket that ended without a close frame.
+const (
+	CloseNormal       = 1000 // the client asked
+	CloseGoingAway    = 1001 // node shutting down: reconnect with since
+	CloseAbnormal     = 1006 // the connection dropped without a close frame
+	CloseTooBig       = 1009 // a frame over the server's limit
+	CloseInternal     = 1011 // server error: reconnect with backoff
+	CloseSlowConsumer = 4000 // the server's send queue overflowed: reconnect with since
+	CloseUnauthorized = 4001 // bad, expired or revoked token: log in again
+	CloseAuthTimeout  = 4002 // no auth frame in time
+)
+
+const (
+	// handshakeTimeout bounds the HTTP upgrade and the wait for ready when
+	// ctx has no earlier deadline.
+	handshakeTimeout = 15 * time.Second
+	// writeTimeout bounds one frame write when ctx has no earlier deadline.
+	writeTimeout = 10 * time.Second
+	// closeGrace is how long Close waits for the server to echo its close frame.
+	closeGrace = time.Second
+	// readLimit bounds one server frame; the largest is a message of 16 KiB
+	// text, escaped, well below it.
+	readLimit = 4 << 20
+)
+
+// ErrClosed matches (errors.Is) every error that reports an ended socket.
+var ErrClosed = errors.New("client: socket closed")
+
+// CloseError reports that the socket ended, with the code of the server's
+// close frame (CloseAbnormal when there was none). errors.Is(err, ErrClosed)
+// holds for it.
+type CloseError struct {
+	Code int
+	Text string
+}
+
+// Error reads like "socket closed: 4001 authentication failed".
+func (e *CloseError) Error() string {
+	return fmt.Sprintf("socket closed: %d %s", e.Code, e.Text)
+}
+
+// Is makes errors.Is(err, ErrClosed) true.
+func (e *CloseError) Is(target error) bool { return target == ErrClosed }
+
+var dialer = &websocket.Dialer{
+	HandshakeTimeout: handshakeTimeout,
+	ReadBufferSize:   4096,
+	WriteBufferSize:  4096,
+}
+
+// Event is one server frame that is not the answer to a Request. A frame
+// that is not JSON (never sent by a correct server) arrives with Name ""
+// and the raw frame as a JSON string in Data.
 type Event struct {
 	Name string
 	Data json.RawMessage
 	ID   string
 }
 
-// Conn is an authenticated WebSocket. Server events arrive on Events();
-// answers to Request are matched by id. Events() is buffered (4096); when
-// the consumer falls behind, the reader blocks (and the server eventually
-// cuts the socket as a slow consumer, which is the realistic outcome).
-type Conn struct {
-	ws        *websocket.Conn
-	ready     User
-	events    chan Event
-	writeMu   sync.Mutex
-	pendingMu sync.Mutex
-	pending   map[string]chan frame
-	nextID    atomic.Int64
-	closeCode atomic.Int64
-	done      chan struct{}
-}
-
+// frame is the envelope of every frame, both ways.
 type frame struct {
 	Event string          `json:"event"`
 	Data  json.RawMessage `json:"data,omitempty"`
 	ID    json.RawMessage `json:"id,omitempty"`
 }
 
-// Connect opens /ws, authenticates with since positions and waits for ready.
+// outFrame is a frame the client writes.
+type outFrame struct {
+	Event string `json:"event"`
+	Data  any    `json:"data,omitempty"`
+	ID    string `json:"id,omitempty"`
+}
+
+// Connect dials ws(s)://<BaseURL>/ws, authenticates with the token and the
+// since positions (conversation_id -> last seq seen; nil asks for no
+// replay) and waits for ready. A refused token is returned as *APIError
+// (the server's error frame); a socket closed before ready as *CloseError.
 func (c *Client) Connect(ctx context.Context, since map[string]int64) (*Conn, error) {
-	u, err := url.Parse(c.BaseURL)
+	u, err := wsURL(c.BaseURL)
 	if err != nil {
 		return nil, err
 	}
-	u.Scheme = strings.Replace(u.Scheme, "http", "ws", 1)
-	u.Path = "/ws"
-	ws, _, err := websocket.DefaultDialer.DialContext(ctx, u.String(), nil)
+	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	defer cancel()
+	ws, _, err := dialer.DialContext(hctx, u, nil)
 	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", u, err)
+	}
+	ws.SetReadLimit(readLimit)
+	ready, err := authenticate(hctx, ws, c.Token, since)
+	if err != nil {
+		_ = ws.Close()
 		return nil, err
 	}
-	auth := map[string]any{"token": c.Token}
-	if since != nil {
-		auth["since"] = since
+	buf := c.EventBuffer
+	if buf <= 0 {
+		buf = DefaultEventBuffer
 	}
-	if err := ws.WriteJSON(map[string]any{"event": "auth", "data": auth}); err != nil {
-		ws.Close()
-		return nil, err
+	conn := &Conn{
+		ws: ws, ready: ready,
+		events:  make(chan Event, buf),
+		pending: map[string]chan frame{},
+		done:    make(chan struct{}),
+		closing: make(chan struct{}),
 	}
-	_ = ws.SetReadDeadline(time.Now().Add(15 * time.Second))
-	var f frame
-	if err := ws.ReadJSON(&f); err != nil {
-		ws.Close()
-		return nil, fmt.Errorf("waiting for ready: %w", err)
-	}
-	if f.Event != "ready" {
-		ws.Close()
-		return nil, frameError(f)
-	}
-	_ = ws.SetReadDeadline(time.Time{})
-	conn := &Conn{ws: ws, events: make(chan Event, 4096), pending: map[string]chan frame{}, done: make(chan struct{})}
-	_ = json.Unmarshal(f.Data, &conn.ready)
 	go conn.readLoop()
 	return conn, nil
 }
 
-// Ready is the user the server authenticated.
-func (c *Conn) Ready() User { return c.ready }
-
-// Events delivers server events; it is closed when the socket ends.
-func (c *Conn) Events() <-chan Event { return c.events }
-
-// CloseCode is the server's close code once the socket ended (0 before).
-func (c *Conn) CloseCode() int { return int(c.closeCode.Load()) }
-
-// Close closes the socket.
-func (c *Conn) Close() error {
-	c.writeMu.Lock()
-	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-	c.writeMu.Unlock()
-	return c.ws.Close()
+// wsURL turns http(s)://host/prefix into ws(s)://host/prefix/ws.
+func wsURL(base string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", fmt.Errorf("base URL: %w", err)
+	}
+	switch u.Scheme {
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	case "ws", "wss":
+	default:
+		return "", fmt.Errorf("base URL %q: scheme must be http or https", base)
+	}
+	u.Path = strings.TrimRight(u.Path, "/") + "/ws"
+	return u.String(), nil
 }
 
-func (c *Conn) readLoop() {
-	defer close(c.events)
-	defer close(c.done)
+// authenticate sends the auth frame and reads until ready, an error frame
+// or the end of the socket.
+func authenticate(ctx context.Context, ws *websocket.Conn, token string, since map[string]int64) (User, error) {
+	auth := struct {
+		Token string           `json:"token"`
+		Since map[string]int64 `json:"since,omitempty"`
+	}{token, since}
+	deadline, _ := ctx.Deadline()
+	_ = ws.SetWriteDeadline(deadline)
+	if err := ws.WriteJSON(outFrame{Event: "auth", Data: auth}); err != nil {
+		return User{}, fmt.Errorf("send auth: %w", err)
+	}
+	_ = ws.SetReadDeadline(deadline)
+	defer func() { _ = ws.SetReadDeadline(time.Time{}) }()
 	for {
-		_, b, err := c.ws.ReadMessage()
+		_, b, err := ws.ReadMessage()
 		if err != nil {
-			var ce *websocket.CloseError
-			if errors.As(err, &ce) {
-				c.closeCode.Store(int64(ce.Code))
-			} else {
-				c.closeCode.Store(websocket.CloseAbnormalClosure)
-			}
-			return
+			return User{}, fmt.Errorf("waiting for ready: %w", closeErrorOf(err))
 		}
 		var f frame
 		if json.Unmarshal(b, &f) != nil {
-			continue
+			return User{}, fmt.Errorf("waiting for ready: server sent a non-JSON frame %.80q", b)
 		}
-		id := idString(f.ID)
-		if id != "" && (f.Event == "ack" || f.Event == "error" || f.Event == "pong") {
-			c.pendingMu.Lock()
-			ch := c.pending[id]
-			delete(c.pending, id)
-			c.pendingMu.Unlock()
-			if ch != nil {
-				ch <- f
-				continue
-			}
+		switch f.Event {
+		case "ready":
+			return readyUser(f.Data)
+		case "error":
+			return User{}, frameError(f.Data)
 		}
-		c.events <- Event{Name: f.Event, Data: f.Data, ID: id}
+		// Anything else before ready is not in the contract; skip it so
+		// a server that grows a new greeting still works.
 	}
 }
 
-func idString(raw json.RawMessage) string {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
+// readyUser reads ready's data: the user's fields, and the same object
+// again under "user" (either is enough).
+func readyUser(data json.RawMessage) (User, error) {
+	var r struct {
+		User
+		Nested *User `json:"user"`
 	}
-	return string(raw)
+	if err := json.Unmarshal(data, &r); err != nil {
+		return User{}, fmt.Errorf("decode ready: %w", err)
+	}
+	if r.User.UserID == "" && r.Nested != nil {
+		return *r.Nested, nil
+	}
+	return r.User, nil
 }
 
-// Send writes a frame without waiting for an answer.
-func (c *Conn) Send(_ context.Context, event string, data any) error {
-	return c.write(map[string]any{"event": event, "data": data})
+// closeErrorOf turns the socket library's close error into *CloseError and
+// leaves other errors alone.
+func closeErrorOf(err error) error {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		return &CloseError{Code: ce.Code, Text: ce.Text}
+	}
+	return err
 }
 
-func (c *Conn) write(v any) error {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	return c.ws.WriteJSON(v)
-}
-
-// Request sends a frame with a fresh id and waits for its ack (or error,
-// returned as *APIError).
-func (c *Conn) Request(ctx context.Context, event string, data any) (json.RawMessage, error) {
-	id := strconv.FormatInt(c.nextID.Add(1), 10)
-	ch := make(chan frame, 1)
-	c.pendingMu.Lock()
-	c.pending[id] = ch
-	c.pendingMu.Unlock()
-	defer func() {
-		c.pendingMu.Lock()
-		delete(c.pending, id)
-		c.pendingMu.Unlock()
-	}()
-	if err := c.write(map[string]any{"event": event, "data": data, "id": id}); err != nil {
-		return nil, err
+// frameError turns an error frame's data into *APIError.
+func frameError(data json.RawMessage) error {
+	var b errorBody
+	if err := json.Unmarshal(data, &b); err != nil || b.Errcode == "" {
+		return &APIError{Msg: fmt.Sprintf("malformed error frame %.200s", data)}
 	}
-	select {
-	case f := <-ch:
-		if f.Event == "error" {
-			return nil, frameError(f)
-		}
-		return f.Data, nil
-	case <-c.done:
-		return nil, fmt.Errorf("socket closed (code %d)", c.CloseCode())
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-// SendMsg sends a text message and waits for the durable ack.
-func (c *Conn) SendMsg(ctx context.Context, to, text, txnID string) (*Message, error) {
-	data := map[string]any{"to": to, "msg": text}
-	if txnID != "" {
-		data["txn_id"] = txnID
-	}
-	raw, err := c.Request(ctx, "send-msg", data)
-	if err != nil {
-		return nil, err
-	}
-	var m Message
-	return &m, json.Unmarshal(raw, &m)
-}
-
-func frameError(f frame) error {
-	var d struct {
-		Errcode string `json:"errcode"`
-		Msg     string `json:"msg"`
-		Status  int    `json:"status"`
-	}
-	_ = json.Unmarshal(f.Data, &d)
-	if d.Status == 0 {
-		d.Status = 400
-	}
-	return &APIError{Status: d.Status, Errcode: d.Errcode, Msg: d.Msg}
+	status, _ := strconv.Atoi(string(b.Status)) // absent or not a number: 0
+	return &APIError{Status: status, Errcode: b.Errcode, Msg: b.Msg}
 }

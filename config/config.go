@@ -99,13 +99,13 @@ type Limits struct {
 
 // RateLimit are counters per window; a count of 0 turns that limit off.
 type RateLimit struct {
-	RegisterPerIPCount int           `mapstructure:"register_per_ip_count"`
-	RegisterWindow     time.Duration `mapstructure:"register_window"`
-	LoginPerIPCount    int           `mapstructure:"login_per_ip_count"`
-	LoginPerUserCount  int           `mapstructure:"login_per_user_count"`
-	LoginWindow        time.Duration `mapstructure:"login_window"`
-	SendPerUserCount   int           `mapstructure:"send_per_user_count"`
-	SendWindow         time.Duration `mapstructure:"send_window"`
+	RegisterPerIPCount int           `mapstructure:"register_per_ip_count"` // registrations per client IP
+	RegisterWindow     time.Duration `mapstructure:"register_window"`       // window of RegisterPerIPCount
+	LoginPerIPCount    int           `mapstructure:"login_per_ip_count"`    // login attempts per client IP
+	LoginPerUserCount  int           `mapstructure:"login_per_user_count"`  // login attempts per user name
+	LoginWindow        time.Duration `mapstructure:"login_window"`          // window of both login counts
+	SendPerUserCount   int           `mapstructure:"send_per_user_count"`   // messages sent per user
+	SendWindow         time.Duration `mapstructure:"send_window"`           // window of SendPerUserCount
 }
 
 // Log configures log/slog.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -91,6 +92,7 @@ func Load(o LoadOptions) (*Config, []string, error) {
 		}
 	}
 	if len(problems) > 0 {
+		slices.SortStableFunc(problems, func(a, b error) int { return cmp.Compare(rank(a), rank(b)) })
 		return nil, warnings, errors.Join(problems...)
 	}
 	return &c, append(warnings, c.Warnings()...), nil
@@ -150,7 +152,7 @@ func envLayer(env map[string]string) (layer, []string, []error) {
 	seen := map[string]bool{}
 	for _, f := range fields() {
 		for _, name := range envNames(f.key) {
-			seen[name], seen[name+envFileSuffix] = true, true
+			seen[name] = true
 			if val, ok := env[name]; ok {
 				l[f.key] = val
 			}
@@ -162,6 +164,7 @@ func envLayer(env map[string]string) (layer, []string, []error) {
 	refs := map[string]secretRef{}
 	for _, key := range fileKeys {
 		for _, name := range envNames(key) {
+			seen[name+envFileSuffix] = true
 			if path, ok := env[name+envFileSuffix]; ok {
 				refs[key] = secretRef{path: path, from: name + envFileSuffix}
 			}
@@ -202,7 +205,7 @@ func decodeProblems(err error, failed map[string]bool) []error {
 	case *mapstructure.DecodeError:
 		key, _, _ := strings.Cut(e.Name(), "[") // "server.trusted_proxies[0]"
 		failed[key] = true
-		return []error{newFieldError(key, "%v", e.Unwrap())}
+		return []error{newFieldError(key, "%s", decodeMessage(e.Unwrap()))}
 	case interface{ Unwrap() []error }:
 		var out []error
 		for _, inner := range e.Unwrap() {
@@ -213,6 +216,38 @@ func decodeProblems(err error, failed map[string]bool) []error {
 		return decodeProblems(e.Unwrap(), failed)
 	}
 	return []error{fmt.Errorf("config: %w", err)}
+}
+
+// decodeMessage words a decoding failure for an operator. The value is
+// shown: only numbers, booleans and durations can fail to decode, and
+// secrets are none of those.
+func decodeMessage(err error) string {
+	var pe *mapstructure.ParseError
+	if !errors.As(err, &pe) {
+		return err.Error()
+	}
+	want := "a " + pe.Expected.Type().String()
+	switch pe.Expected.Kind() {
+	case reflect.Bool:
+		want = "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		want = "a whole number"
+	}
+	return fmt.Sprintf("%q: want %s", fmt.Sprint(pe.Value), want)
+}
+
+// rank orders problems as the keys are ordered in Config, so the list an
+// operator reads follows the file's layout; other errors go last.
+func rank(err error) int {
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		for i, f := range fields() {
+			if f.key == fe.Key || strings.HasPrefix(f.key, fe.Key+".") {
+				return i
+			}
+		}
+	}
+	return len(fields())
 }
 
 // normalize tidies values whose spelling does not matter, so consumers

@@ -1,117 +1,114 @@
-// Command ctbench is Crypt-Talk's load generator: it drives users over
-// real WebSocket connections against a running server or cluster (-url, a
-// comma-separated list: users spread across nodes), or starts crypttalkd
-// itself on a temp dir (-start) and then also reports its peak RSS and CPU.
+// Command ctbench is Crypt-Talk's load generator. It drives users over real
+// WebSocket connections against servers on this machine (-url, a
+// comma-separated list: users are spread across the nodes), or starts
+// crypttalkd itself on a temp dir and a free port (-start) and then also
+// reports the server's peak RSS and CPU seconds.
 //
 //	ctbench -start -scenario max -users 200 -duration 20s -json
 //	ctbench -url http://127.0.0.1:5000,http://127.0.0.1:5001 -scenario chat -rate 1000
 //
-// Every message carries its sender's sequence number and send time, so the
-// tool measures delivery latency and counts lost and duplicated messages.
-// Loopback only, bounded by -duration: it stops by itself.
+// Scenarios: chat (pairs talking, -rate messages/s in total), max (every
+// sender keeps -window requests in flight), idle (connections only; server
+// RSS per connection), reconnect (every client drops at once and resumes
+// with since; its latencies include the replayed messages) and history
+// (page through a long conversation; its latencies are those of one page).
+//
+// Every message carries its sender's index, the sender's own message number
+// and the send time, so the tool measures delivery latency and counts lost
+// and duplicated messages per sender and recipient device. Users get a random
+// run prefix, so runs never collide. ctbench only talks to loopback
+// addresses and stops by itself: setup is bounded by -timeout, traffic by
+// -warmup plus -duration.
 package main
 
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
-	"strings"
+	"runtime/pprof"
 	"syscall"
-	"time"
 )
 
-type config struct {
-	urls      []string
-	start     bool
-	serverBin string
-	serverEnv []string
-	scenario  string
-	users     int
-	devices   int
-	rate      int
-	size      int
-	window    int
-	history   int
-	duration  time.Duration
-	warmup    time.Duration
-	jsonOut   bool
-}
+func main() { os.Exit(ctbench(os.Args[1:])) }
 
-func main() {
-	cfg, err := parseFlags(os.Args[1:])
+// ctbench runs the tool and returns its exit code: 2 for a bad command
+// line, 1 when the run failed (its report, if any, is printed first).
+func ctbench(args []string) int {
+	cfg, err := parseFlags(args, os.Stderr)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "ctbench:", err)
-		os.Exit(2)
+		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	rep, err := run(ctx, cfg)
+	if cfg.cpuProf != "" {
+		stopProf, err := startCPUProfile(cfg.cpuProf)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ctbench:", err)
+			return 1
+		}
+		defer stopProf()
+	}
+	rep, err := run(ctx, cfg, progressOut(os.Stdout))
+	if rep.Scenario != "" { // the scenario ran, maybe cut short: show what it found
+		if werr := writeReport(os.Stdout, rep, cfg.jsonOut); werr != nil && err == nil {
+			err = werr
+		}
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ctbench:", err)
-		os.Exit(1)
+		return 1
 	}
-	if cfg.jsonOut {
-		_ = json.NewEncoder(os.Stdout).Encode(rep)
-		return
-	}
-	printReport(rep)
+	return 0
 }
 
-func parseFlags(args []string) (config, error) {
-	var c config
-	fs := flag.NewFlagSet("ctbench", flag.ContinueOnError)
-	urls := fs.String("url", "", "comma-separated base URLs of the nodes (e.g. http://127.0.0.1:5000)")
-	env := fs.String("server-env", "", "with -start: extra KEY=VALUE,... for crypttalkd (e.g. MONGO_URL=...)")
-	fs.BoolVar(&c.start, "start", false, "start crypttalkd on a temp dir and measure it")
-	fs.StringVar(&c.serverBin, "server-bin", "", "crypttalkd binary for -start (default: next to ctbench, then PATH)")
-	fs.StringVar(&c.scenario, "scenario", "chat", "chat, max, idle, reconnect, history or restart (-start only; fills -history-messages)")
-	fs.IntVar(&c.users, "users", 100, "users (chat and max pair them up)")
-	fs.IntVar(&c.devices, "devices", 1, "connections per user")
-	fs.IntVar(&c.rate, "rate", 1000, "messages per second in total (chat); 0 = as fast as acks come")
-	fs.IntVar(&c.size, "size", 100, "message size in bytes (at least 48)")
-	fs.IntVar(&c.window, "window", 16, "requests in flight per sender (max)")
-	fs.IntVar(&c.history, "history-messages", 2000, "messages to page through (history) or to store before a restart (restart)")
-	fs.DurationVar(&c.duration, "duration", 10*time.Second, "measured time")
-	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "unmeasured time before it")
-	fs.BoolVar(&c.jsonOut, "json", false, "print one JSON object at the end")
-	if err := fs.Parse(args); err != nil {
-		return c, err
+// startCPUProfile profiles the tool into path until the returned func runs.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
 	}
-	if *urls != "" {
-		c.urls = strings.Split(*urls, ",")
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
 	}
-	if *env != "" {
-		c.serverEnv = strings.Split(*env, ",")
-	}
-	switch {
-	case c.start == (len(c.urls) > 0):
-		return c, fmt.Errorf("give either -url or -start")
-	case c.users < 2 || c.devices < 1:
-		return c, fmt.Errorf("need at least 2 users and 1 device each")
-	case c.size < 48:
-		c.size = 48
-	}
-	return c, nil
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
-func printReport(r Report) {
-	fmt.Printf("scenario %s: %d users x %d devices (%d connections), %.1fs measured\n", r.Scenario, r.Users, r.Devices, r.Connections, r.DurationS)
-	fmt.Printf("  acked      %d (%.0f/s)\n  delivered  %d (%.0f/s)\n", r.Acked, r.AckedPerSec, r.Delivered, r.DeliveredPerSec)
-	fmt.Printf("  latency    p50 %.2fms  p90 %.2fms  p99 %.2fms  max %.2fms\n", r.P50ms, r.P90ms, r.P99ms, r.MaxMs)
-	fmt.Printf("  lost %d  duplicated %d  errors %v\n", r.Lost, r.Duplicated, r.Errors)
+// progressOut returns w when it is a terminal, else nil (no progress line).
+func progressOut(f *os.File) io.Writer {
+	fi, err := f.Stat()
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return nil
+	}
+	return f
+}
+
+// writeReport prints the report as one JSON object or as text.
+func writeReport(w io.Writer, r Report, asJSON bool) error {
+	if asJSON {
+		return json.NewEncoder(w).Encode(r)
+	}
+	p := func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) }
+	p("scenario %s: %d users x %d devices (%d connections), %.1fs measured",
+		r.Scenario, r.Users, r.Devices, r.Connections, r.DurationS)
+	p("  acked      %d (%.0f/s)", r.Acked, r.AckedPerSec)
+	p("  delivered  %d (%.0f/s)", r.Delivered, r.DeliveredPerSec)
+	p("  latency    p50 %.2fms  p90 %.2fms  p99 %.2fms  max %.2fms", r.P50ms, r.P90ms, r.P99ms, r.MaxMs)
+	p("  lost %d  duplicated %d  errors %d %v", r.Lost, r.Duplicated, r.ErrorsTotal, r.Errors)
 	if r.ServerRSSBytes > 0 {
-		fmt.Printf("  server     peak RSS %.1f MiB, CPU %.1fs\n", float64(r.ServerRSSBytes)/(1<<20), r.ServerCPUSeconds)
+		p("  server     peak RSS %.1f MiB, CPU %.1fs", float64(r.ServerRSSBytes)/(1<<20), r.ServerCPUSeconds)
 	}
 	if r.RSSPerConnBytes > 0 {
-		fmt.Printf("  RSS per connection %.1f KiB\n", float64(r.RSSPerConnBytes)/1024)
+		p("  RSS per connection %.1f KiB", float64(r.RSSPerConnBytes)/1024)
 	}
 	if r.PagesPerSec > 0 {
-		fmt.Printf("  history    %.0f pages/s\n", r.PagesPerSec)
+		p("  history    %.0f pages/s", r.PagesPerSec)
 	}
 	if r.Resumed > 0 {
-		fmt.Printf("  resumed    %d connections\n", r.Resumed)
+		p("  resumed    %d connections in %.0fms", r.Resumed, r.ResumeMs)
 	}
+	return nil
 }

@@ -32,7 +32,9 @@ func restart(ctx context.Context, cfg config) (Report, error) {
 	ready := time.Since(start)
 	defer srv.stop()
 	rep := Report{Scenario: "restart", DurationS: ready.Seconds(), Acked: int64(cfg.history), Errors: map[string]int64{}}
-	rep.ServerRSSBytes, rep.ServerCPUSeconds = procStats(srv.pid())
+	if u, err := readProc(srv.pid()); err == nil {
+		rep.ServerRSSBytes, rep.ServerCPUSeconds = u.peakRSS, u.cpuSeconds
+	}
 	fmt.Fprintf(os.Stderr, "ready after %s with %d stored messages\n", ready, cfg.history)
 	return rep, nil
 }

@@ -3,11 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,258 +12,210 @@ import (
 	"github.com/crypttalk/crypttalk/client"
 )
 
-// member is one simulated user with its devices.
-type member struct {
-	idx   int
-	name  string
-	c     *client.Client
-	u     *client.User
-	peer  *member
-	conns []*client.Conn
-	seq   atomic.Int64
-	// last seq seen per device per conversation, for reconnect
-	mu   sync.Mutex
-	last []map[string]int64
-}
+// requestTimeout bounds one send or page request: a server that holds a
+// request longer is counted as an error, the run goes on.
+const requestTimeout = 30 * time.Second
 
-func (m *member) deviceKey(d int) string { return m.name + "/" + strconv.Itoa(d) }
-
-func (m *member) deviceKeys() []string {
-	out := make([]string, len(m.conns))
-	for d := range m.conns {
-		out[d] = m.deviceKey(d)
-	}
-	return out
-}
-
+// runner holds one run.
 type runner struct {
-	cfg     config
-	st      *stats
-	members []*member
-	srv     *server
-	wg      sync.WaitGroup
+	cfg      config
+	st       *stats
+	members  []*member
+	progress io.Writer // nil: no progress line
+	closing  atomic.Bool
+	pid      int // server to measure, 0 if none
 }
 
-func run(ctx context.Context, cfg config) (Report, error) {
+// run sets up the users, runs the scenario and returns its report.
+func run(ctx context.Context, cfg config, progress io.Writer) (rep Report, err error) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+	defer cancel()
 	raiseFileLimit()
-	if cfg.scenario == "restart" {
+	if cfg.scenario == "restart" { // no users: it times a start on a full data dir
 		return restart(ctx, cfg)
 	}
-	r := &runner{cfg: cfg, st: newStats()}
+	r := &runner{cfg: cfg, st: newStats(), progress: progress, pid: cfg.serverPID}
 	if cfg.start {
-		srv, err := startServer(ctx, cfg.serverBin, cfg.serverEnv)
-		if err != nil {
-			return Report{}, err
+		srv, serr := startServer(ctx, cfg.serverBin, cfg.serverEnv)
+		if serr != nil {
+			return Report{}, serr
 		}
-		defer srv.stop()
-		r.srv = srv
-		r.cfg.urls = []string{srv.url}
+		defer func() { // err is run's result
+			if serr := srv.stop(); err == nil {
+				err = serr
+			}
+		}()
+		r.cfg.urls, r.pid = []string{srv.url}, srv.pid()
 	}
 	if err := r.register(ctx); err != nil {
 		return Report{}, err
 	}
-	var rep Report
-	var err error
-	switch cfg.scenario {
-	case "chat", "max":
-		rep, err = r.traffic(ctx)
-	case "idle":
-		rep, err = r.idle(ctx)
-	case "reconnect":
-		rep, err = r.reconnect(ctx)
-	case "history":
-		rep, err = r.history(ctx)
-	default:
-		return Report{}, fmt.Errorf("unknown scenario %q", cfg.scenario)
+	defer r.closeAll()
+	pctx, stopProgress := context.WithCancel(ctx)
+	progressDone := make(chan struct{})
+	go func() { r.showProgress(pctx); close(progressDone) }()
+	defer func() { stopProgress(); <-progressDone }()
+	scenario := map[string]func(context.Context) (Report, error){
+		"chat": r.traffic, "max": r.traffic, "idle": r.idle, "reconnect": r.reconnect, "history": r.history,
+	}[cfg.scenario]
+	rep, err = scenario(ctx)
+	if rep.Errors == nil { // cut short before its report: show the errors so far
+		rep = r.st.report(0)
 	}
-	rep.Scenario, rep.Users, rep.Devices, rep.Connections = cfg.scenario, cfg.users, cfg.devices, cfg.users*cfg.devices
-	if r.srv != nil {
-		rep.ServerRSSBytes, rep.ServerCPUSeconds = procStats(r.srv.pid())
+	rep.Scenario, rep.Users, rep.Devices = cfg.scenario, cfg.users, cfg.devices
+	if cfg.scenario != "history" { // history pages over REST only
+		rep.Connections = cfg.users * cfg.devices
+	}
+	if r.pid != 0 {
+		if u, perr := readProc(r.pid); perr == nil {
+			rep.ServerRSSBytes, rep.ServerCPUSeconds = u.peakRSS, u.cpuSeconds
+		}
 	}
 	return rep, err
 }
 
-// register creates the users (in parallel) with a run prefix so that runs
-// never collide, and pairs them: 0-1, 2-3, ...
-func (r *runner) register(ctx context.Context) error {
-	prefix := "b" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
-	r.members = make([]*member, r.cfg.users)
-	errc := make(chan error, r.cfg.users)
-	sem := make(chan struct{}, 32)
-	for i := range r.members {
-		sem <- struct{}{}
-		go func(i int) {
-			defer func() { <-sem }()
-			m := &member{idx: i, name: fmt.Sprintf("%s_%d", prefix, i)}
-			m.c = client.New(r.cfg.urls[i%len(r.cfg.urls)])
-			u, err := m.c.Register(ctx, m.name, m.name+"@bench.invalid", "benchmark-password")
-			if err != nil {
-				errc <- fmt.Errorf("register %s: %w", m.name, err)
-				return
-			}
-			m.u = u
-			r.members[i] = m
-			errc <- nil
-		}(i)
+// sendOne sends m's next message over its first device and waits for the
+// ack; a stored message is then expected on every device of the peer.
+func (r *runner) sendOne(ctx context.Context, m *member) {
+	conn := m.devices[0].conn.Load()
+	if conn == nil {
+		r.st.fail("send", client.ErrClosed)
+		return
 	}
-	for range r.members {
-		if err := <-errc; err != nil {
-			return err
+	r.sendWith(ctx, m, "send", func(ctx context.Context, to, text string) (string, error) {
+		// Request rather than SendMsg: the tool needs only the
+		// conversation id, and decoding the whole message (times
+		// included) costs CPU the server on the same machine would miss.
+		raw, err := conn.Request(ctx, "send-msg", sendMsgData{To: to, Msg: text})
+		if err != nil {
+			return "", err
 		}
-	}
-	for i := 0; i+1 < len(r.members); i += 2 {
-		r.members[i].peer, r.members[i+1].peer = r.members[i+1], r.members[i]
-	}
-	if len(r.members)%2 == 1 { // the odd one out talks to user 0
-		r.members[len(r.members)-1].peer = r.members[0]
-	}
-	return nil
+		var ack struct {
+			ConversationID string `json:"conversation_id"`
+		}
+		if err := json.Unmarshal(raw, &ack); err != nil {
+			return "", fmt.Errorf("decode send-msg ack: %w", err)
+		}
+		return ack.ConversationID, nil
+	})
 }
 
-// connectAll opens every device of every member, spread over the nodes.
-func (r *runner) connectAll(ctx context.Context, since func(m *member, d int) map[string]int64) (int, error) {
-	var mu sync.Mutex
-	var firstErr error
-	opened := 0
-	sem := make(chan struct{}, 64)
+// sendMsgData is the data of a send-msg frame.
+type sendMsgData struct {
+	To  string `json:"to"`
+	Msg string `json:"msg"`
+}
+
+// sendREST is sendOne over POST /api/messages/addmsg.
+func (r *runner) sendREST(ctx context.Context, m *member) {
+	r.sendWith(ctx, m, "addmsg", func(ctx context.Context, to, text string) (string, error) {
+		msg, err := m.api.AddMsg(ctx, to, text, "")
+		if err != nil {
+			return "", err
+		}
+		return msg.ConversationID, nil
+	})
+}
+
+// sendFunc sends text to a user and returns the conversation id.
+type sendFunc func(ctx context.Context, to, text string) (conv string, err error)
+
+func (r *runner) sendWith(ctx context.Context, m *member, op string, send sendFunc) {
+	num := m.sent.Add(1)
+	body := encodeBody(m.idx, num, time.Since(r.st.epoch), r.cfg.size)
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	conv, err := send(ctx, m.peer.user.UserID, body)
+	if err != nil {
+		r.st.fail(op, err)
+		return
+	}
+	m.learn(conv)
+	m.peer.learn(conv)
+	r.st.ack(m.idx, num, m.peer.deviceIDs())
+}
+
+// drain waits until every acknowledged message has arrived, or -drain ends.
+func (r *runner) drain(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.drain)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if lost, _ := r.st.ledger.tally(); lost == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// closeAll closes every open socket at once and waits for their readers.
+func (r *runner) closeAll() {
+	r.closing.Store(true)
+	defer r.closing.Store(false)
 	var wg sync.WaitGroup
-	for _, m := range r.members {
-		if m.conns == nil {
-			m.conns = make([]*client.Conn, r.cfg.devices)
-			m.last = make([]map[string]int64, r.cfg.devices)
+	for _, d := range r.allDevices() {
+		conn := d.conn.Swap(nil)
+		if conn == nil {
+			continue
 		}
-		for d := 0; d < r.cfg.devices; d++ {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func(m *member, d int) {
-				defer wg.Done()
-				defer func() { <-sem }()
-				c := client.WithBase(m.c, r.cfg.urls[(m.idx+d)%len(r.cfg.urls)])
-				var s map[string]int64
-				if since != nil {
-					s = since(m, d)
-				}
-				conn, err := c.Connect(ctx, s)
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					r.st.fail("connect")
-					if firstErr == nil {
-						firstErr = err
-					}
-					return
-				}
-				opened++
-				m.conns[d] = conn
-				r.wg.Add(1)
-				go r.receive(m, d, conn)
-			}(m, d)
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = conn.Close()
+			<-d.done
+		}()
 	}
 	wg.Wait()
-	return opened, firstErr
 }
 
-// receive reads one device's events until its socket closes.
-func (r *runner) receive(m *member, d int, conn *client.Conn) {
-	defer r.wg.Done()
-	key := m.deviceKey(d)
-	for ev := range conn.Events() {
-		if ev.Name != "msg-recieve" {
-			continue
-		}
-		var msg client.Message
-		if json.Unmarshal(ev.Data, &msg) != nil {
-			r.st.fail("bad-frame")
-			continue
-		}
-		m.mu.Lock()
-		if m.last[d] == nil {
-			m.last[d] = map[string]int64{}
-		}
-		m.last[d][msg.ConversationID] = max(m.last[d][msg.ConversationID], msg.Seq)
-		m.mu.Unlock()
-		if msg.FromSelf {
-			continue
-		}
-		if sender, seq, sent, ok := parseBody(msg.Message); ok {
-			r.st.deliver(key, sender, seq, sent)
-		}
+// measure lets warmup pass, then measures for d; it returns the measured
+// time (shorter if ctx ends first).
+func (r *runner) measure(ctx context.Context, warmup, d time.Duration) time.Duration {
+	if !sleepCtx(ctx, warmup) {
+		return 0
 	}
+	r.st.startMeasuring()
+	sleepCtx(ctx, d)
+	return r.st.stopMeasuring()
 }
 
-func (r *runner) closeAll() {
-	for _, m := range r.members {
-		for _, c := range m.conns {
-			if c != nil {
-				c.Close()
-			}
-		}
-	}
-}
-
-// encodeBody is "ctb|sender|seq|unixnano|" padded to size.
-func encodeBody(sender string, seq int64, sent time.Time, size int) string {
-	s := "ctb|" + sender + "|" + strconv.FormatInt(seq, 10) + "|" + strconv.FormatInt(sent.UnixNano(), 10) + "|"
-	if len(s) < size {
-		s += strings.Repeat("x", size-len(s))
-	}
-	return s
-}
-
-func parseBody(s string) (string, int64, time.Time, bool) {
-	f := strings.SplitN(s, "|", 5)
-	if len(f) < 5 || f[0] != "ctb" {
-		return "", 0, time.Time{}, false
-	}
-	seq, err1 := strconv.ParseInt(f[2], 10, 64)
-	ns, err2 := strconv.ParseInt(f[3], 10, 64)
-	if err1 != nil || err2 != nil {
-		return "", 0, time.Time{}, false
-	}
-	return f[1], seq, time.Unix(0, ns), true
-}
-
-// sendOne sends the member's next message over its first device.
-func (r *runner) sendOne(ctx context.Context, m *member) {
-	seq := m.seq.Add(1)
-	_, err := m.conns[0].SendMsg(ctx, m.peer.u.UserID, encodeBody(m.name, seq, time.Now(), r.cfg.size), "")
-	if err != nil {
-		if ctx.Err() == nil {
-			var ae *client.APIError
-			if errors.As(err, &ae) {
-				r.st.fail(ae.Errcode)
-			} else {
-				r.st.fail("send")
-			}
-		}
+// showProgress prints a progress line every second while the counters are
+// on, until ctx ends; the line is wiped at the end.
+func (r *runner) showProgress(ctx context.Context) {
+	if r.progress == nil {
 		return
 	}
-	r.st.ack(m.peer.deviceKeys(), m.name, seq)
-}
-
-// drain waits until every acked message arrived or the grace time passed.
-func (r *runner) drain(grace time.Duration) {
-	deadline := time.Now().Add(grace)
-	for time.Now().Before(deadline) && r.st.lost() > 0 {
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func progress(ctx context.Context, st *stats, start time.Time) {
-	if fi, err := os.Stdout.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
-		return
-	}
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			fmt.Fprint(os.Stdout, "\n")
+			fmt.Fprint(r.progress, "\r\033[K")
 			return
-		case <-t.C:
-			rep := st.report(time.Since(start))
-			fmt.Fprintf(os.Stdout, "\r%5.0fs  acked %8d (%6.0f/s)  delivered %8d  p99 %6.2fms  errors %v   ", rep.DurationS, rep.Acked, rep.AckedPerSec, rep.Delivered, rep.P99ms, rep.Errors)
+		case <-tick.C:
 		}
+		if !r.st.measuring.Load() {
+			continue
+		}
+		p := r.st.report(r.st.measured())
+		fmt.Fprintf(r.progress, "\r\033[K%4.0fs  acked %d (%.0f/s)  delivered %d (%.0f/s)  p99 %.2fms  lost %d  dup %d  errors %d",
+			p.DurationS, p.Acked, p.AckedPerSec, p.Delivered, p.DeliveredPerSec, p.P99ms, p.Lost, p.Duplicated, p.ErrorsTotal)
+	}
+}
+
+// sleepCtx waits d; false if ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }

@@ -3,187 +3,141 @@ package main
 import (
 	"context"
 	"fmt"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/crypttalk/crypttalk/client"
 )
 
-// traffic runs chat (a fixed total rate spread over the users) or max
-// (every user sends as fast as acks come back, -window in flight).
-func (r *runner) traffic(ctx context.Context) (Report, error) {
-	if _, err := r.connectAll(ctx, nil); err != nil {
-		return Report{}, err
-	}
-	defer r.closeAll()
-	runCtx, cancel := context.WithTimeout(ctx, r.cfg.warmup+r.cfg.duration)
-	defer cancel()
-	var senders sync.WaitGroup
-	for _, m := range r.members {
-		workers := 1
-		if r.cfg.scenario == "max" || r.cfg.rate == 0 {
-			workers = r.cfg.window
-		}
-		for w := 0; w < workers; w++ {
-			senders.Add(1)
-			go func(m *member) {
-				defer senders.Done()
-				r.sendLoop(runCtx, m)
-			}(m)
-		}
-	}
-	time.Sleep(r.cfg.warmup)
-	r.st.setCounting(true)
-	start := time.Now()
-	go progress(runCtx, r.st, start)
-	senders.Wait()
-	elapsed := time.Since(start)
-	r.drain(5 * time.Second)
-	return r.st.report(elapsed), nil
-}
-
-func (r *runner) sendLoop(ctx context.Context, m *member) {
-	if r.cfg.scenario == "max" || r.cfg.rate == 0 {
-		for ctx.Err() == nil {
-			r.sendOne(ctx, m)
-		}
-		return
-	}
-	interval := time.Duration(float64(time.Second) * float64(len(r.members)) / float64(r.cfg.rate))
-	// Stagger the users so the total rate is smooth, not bursty.
-	select {
-	case <-time.After(time.Duration(m.idx) * interval / time.Duration(len(r.members))):
-	case <-ctx.Done():
-		return
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			r.sendOne(ctx, m)
-		}
-	}
-}
-
-// idle holds users x devices idle connections and reports the server's
-// resident memory per connection.
+// idle holds users x devices quiet connections for -duration and reports
+// the server's resident memory per connection (when the tool can read the
+// server's /proc entry). Sockets the server closes meanwhile are errors.
 func (r *runner) idle(ctx context.Context) (Report, error) {
-	var before int64
-	if r.srv != nil {
-		before = currentRSS(r.srv.pid())
-	}
-	start := time.Now()
-	opened, err := r.connectAll(ctx, nil)
-	defer r.closeAll()
-	if err != nil && opened == 0 {
-		return Report{}, err
-	}
-	select {
-	case <-time.After(r.cfg.duration):
-	case <-ctx.Done():
-	}
-	rep := r.st.report(time.Since(start))
-	if r.srv != nil && opened > 0 {
-		rep.RSSPerConnBytes = (currentRSS(r.srv.pid()) - before) / int64(opened)
-	}
-	rep.Resumed = opened
-	return rep, nil
-}
-
-// reconnect: live traffic, then every client drops at once while messages
-// keep coming over REST, then all resume with since: nothing may be lost or
-// doubled.
-func (r *runner) reconnect(ctx context.Context) (Report, error) {
-	if _, err := r.connectAll(ctx, nil); err != nil {
-		return Report{}, err
-	}
-	r.st.setCounting(true)
-	start := time.Now()
-	for _, m := range r.members {
-		r.sendOne(ctx, m)
-	}
-	r.drain(10 * time.Second)
-	r.closeAll()
-	r.wg.Wait() // every reader has recorded its last positions
-	var wg sync.WaitGroup
-	for _, m := range r.members {
-		wg.Add(1)
-		go func(m *member) {
-			defer wg.Done()
-			for i := 0; i < 3; i++ {
-				seq := m.seq.Add(1)
-				if _, err := m.c.AddMsg(ctx, m.peer.u.UserID, encodeBody(m.name, seq, time.Now(), r.cfg.size), ""); err != nil {
-					r.st.fail("rest-send")
-					continue
-				}
-				r.st.ack(m.peer.deviceKeys(), m.name, seq)
-			}
-		}(m)
-	}
-	wg.Wait()
-	opened, err := r.connectAll(ctx, func(m *member, d int) map[string]int64 {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		s := map[string]int64{}
-		for conv, seq := range m.last[d] {
-			s[conv] = seq
+	before, _ := readProc(r.pid)
+	opened := r.connectAll(ctx, false)
+	elapsed := r.measure(ctx, 0, r.cfg.duration)
+	rep := r.st.report(elapsed)
+	if r.pid != 0 && opened > 0 {
+		if after, err := readProc(r.pid); err == nil {
+			rep.RSSPerConnBytes = max(after.rss-before.rss, 0) / int64(opened)
 		}
-		return s
-	})
-	defer r.closeAll()
-	if err != nil {
-		r.st.fail("resume")
 	}
-	r.drain(30 * time.Second)
-	rep := r.st.report(time.Since(start))
-	rep.Resumed = opened
-	return rep, nil
+	if opened == 0 {
+		return rep, fmt.Errorf("no connection opened: %v", rep.Errors)
+	}
+	return rep, ctx.Err()
 }
 
-// history fills one conversation and pages through it with getmsg.
+// reconnect checks resumption: live traffic, then every client drops at
+// once (deliveries in flight are cut), everyone sends -offline-messages
+// over REST while all are offline, every client resumes at once with the
+// since positions it saw, and live traffic runs again across the seam
+// between replay and live events. Nothing acknowledged may be lost or
+// arrive twice.
+func (r *runner) reconnect(ctx context.Context) (Report, error) {
+	if err := r.connectEvery(ctx); err != nil {
+		return Report{}, err
+	}
+	r.st.startMeasuring()
+	r.talk(ctx, r.cfg.duration/2)
+	r.closeAll()
+	_ = parallel(ctx, len(r.members), 64, func(i int) error {
+		for range r.cfg.offline {
+			r.sendREST(ctx, r.members[i])
+		}
+		return nil
+	})
+	resumeStart := time.Now()
+	resumed := r.connectAll(ctx, true)
+	resumeTime := time.Since(resumeStart)
+	r.talk(ctx, r.cfg.duration/2)
+	elapsed := r.st.stopMeasuring()
+	r.drain(ctx)
+	rep := r.st.report(elapsed)
+	rep.Resumed, rep.ResumeMs = resumed, ms(resumeTime)
+	return rep, ctx.Err()
+}
+
+// talk runs the senders for d and waits for their requests in flight.
+func (r *runner) talk(ctx context.Context, d time.Duration) {
+	stop, halt := context.WithTimeout(ctx, d)
+	defer halt()
+	r.startSenders(stop, ctx).Wait()
+}
+
+// history fills one conversation with -history-messages messages, then
+// -window readers page through it, newest to oldest, 200 at a time, for
+// -duration. Each full pass must see every message once, in order. The
+// report's latencies are those of one page.
 func (r *runner) history(ctx context.Context) (Report, error) {
 	a, b := r.members[0], r.members[1]
-	sem := make(chan struct{}, 32)
-	var wg sync.WaitGroup
-	for i := 0; i < r.cfg.history; i++ {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(i int) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if _, err := a.c.AddMsg(ctx, b.u.UserID, encodeBody(a.name, int64(i), time.Now(), r.cfg.size), ""); err != nil {
-				r.st.fail("fill")
-			}
-		}(i)
-	}
-	wg.Wait()
-	start := time.Now()
-	pages, seen := 0, 0
-	deadline := start.Add(r.cfg.duration)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		var before int64
-		for {
-			msgs, err := b.c.GetMsg(ctx, client.GetMsgRequest{To: a.u.UserID, BeforeSeq: before, Limit: 200})
-			if err != nil {
-				r.st.fail("getmsg")
-				break
-			}
-			pages++
-			seen += len(msgs)
-			if len(msgs) < 200 {
-				break
-			}
-			before = msgs[0].Seq
+	var filled atomic.Int64
+	_ = parallel(ctx, r.cfg.history, 32, func(i int) error {
+		body := encodeBody(a.idx, int64(i+1), 0, r.cfg.size)
+		if _, err := a.api.AddMsg(ctx, b.user.UserID, body, ""); err != nil {
+			r.st.fail("fill", err)
+			return nil
 		}
+		filled.Add(1)
+		return nil
+	})
+	stop, halt := context.WithCancel(ctx)
+	defer halt()
+	var pages atomic.Int64
+	done := make(chan struct{})
+	for range r.cfg.window {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for stop.Err() == nil {
+				r.readPass(stop, b, a.user.UserID, filled.Load(), &pages)
+			}
+		}()
 	}
-	elapsed := time.Since(start)
+	elapsed := r.measure(ctx, 0, r.cfg.duration)
+	halt()
+	for range r.cfg.window {
+		<-done
+	}
 	rep := r.st.report(elapsed)
-	rep.PagesPerSec = float64(pages) / elapsed.Seconds()
-	if pages == 0 {
-		return rep, fmt.Errorf("no page read")
+	rep.PagesPerSec = float64(pages.Load()) / elapsed.Seconds()
+	if pages.Load() == 0 {
+		return rep, fmt.Errorf("no page read: %v", rep.Errors)
 	}
-	return rep, nil
+	return rep, ctx.Err()
+}
+
+// historyPage is the page size of the history scenario, the contract's maximum.
+const historyPage = 200
+
+// readPass pages once through the conversation with peer and checks that
+// it saw want messages, each once, seqs falling from page to page.
+func (r *runner) readPass(ctx context.Context, m *member, peer string, want int64, pages *atomic.Int64) {
+	var before, seen int64
+	for {
+		t0 := time.Now()
+		msgs, err := m.api.GetMsg(ctx, client.GetMsgRequest{To: peer, BeforeSeq: before, Limit: historyPage})
+		if ctx.Err() != nil {
+			return // stopped mid-pass: not a finding
+		}
+		if err != nil {
+			r.st.fail("getmsg", err)
+			return
+		}
+		r.st.observe(time.Since(t0))
+		pages.Add(1)
+		for i, msg := range msgs {
+			if (i > 0 && msg.Seq <= msgs[i-1].Seq) || (before != 0 && msg.Seq >= before) {
+				r.st.fail("getmsg:out-of-order", nil)
+				return
+			}
+		}
+		seen += int64(len(msgs))
+		if len(msgs) < historyPage {
+			break
+		}
+		before = msgs[0].Seq
+	}
+	if seen != want {
+		r.st.fail("getmsg:incomplete-pass", nil)
+	}
 }

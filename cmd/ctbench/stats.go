@@ -1,141 +1,110 @@
 package main
 
 import (
-	"fmt"
-	"os"
-	"sort"
+	"context"
+	"errors"
+	"maps"
 	"strconv"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/crypttalk/crypttalk/client"
 )
 
-// stats gathers what a run measures. It is safe for concurrent use.
+// stats gathers what a run measures. Counters and latencies count only
+// while measuring is on (not during warm-up, not while draining); the
+// ledger checks every message of the run. It is safe for concurrent use.
 type stats struct {
-	mu        sync.Mutex
-	acked     int64
-	delivered int64
-	latencies []time.Duration
-	errors    map[string]int64
-	// per (recipient device, sender): seqs seen, to count loss and duplicates
-	seen     map[string]map[int64]bool
-	dups     int64
-	expected map[string]int64 // device key -> messages it should receive
-	counting bool             // false during warm-up
+	epoch     time.Time // for monotonic readings
+	measuring atomic.Bool
+	since     atomic.Int64 // when measuring began, ns after epoch
+	acked     atomic.Int64
+	delivered atomic.Int64
+	ledger    *ledger
+
+	mu     sync.Mutex
+	hist   histogram
+	errors map[string]int64
 }
 
 func newStats() *stats {
-	return &stats{errors: map[string]int64{}, seen: map[string]map[int64]bool{}, expected: map[string]int64{}}
+	return &stats{epoch: time.Now(), ledger: newLedger(), errors: map[string]int64{}}
 }
 
-func (s *stats) setCounting(on bool) {
-	s.mu.Lock()
-	s.counting = on
-	s.mu.Unlock()
+// startMeasuring turns the counters on.
+func (s *stats) startMeasuring() {
+	s.since.Store(int64(time.Since(s.epoch)))
+	s.measuring.Store(true)
 }
 
-func (s *stats) ack(devices []string, sender string, seq int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.counting {
-		s.acked++
-	}
-	for _, d := range devices {
-		s.expected[d+"|"+sender]++
+// measured is how long the counters have been on (so far, or until
+// stopMeasuring).
+func (s *stats) measured() time.Duration {
+	return time.Since(s.epoch) - time.Duration(s.since.Load())
+}
+
+// stopMeasuring turns the counters off and returns the measured time.
+func (s *stats) stopMeasuring() time.Duration {
+	s.measuring.Store(false)
+	return s.measured()
+}
+
+// ack records that the server stored sender's message num for devices.
+func (s *stats) ack(sender int, num int64, devices []int) {
+	s.ledger.acked(sender, num, devices)
+	if s.measuring.Load() {
+		s.acked.Add(1)
 	}
 }
 
-// deliver records one received message; seq is the sender's own counter.
-func (s *stats) deliver(device, sender string, seq int64, sent time.Time) {
-	now := time.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	key := device + "|" + sender
-	m := s.seen[key]
-	if m == nil {
-		m = map[int64]bool{}
-		s.seen[key] = m
-	}
-	if m[seq] {
-		s.dups++
+// deliver records that device received sender's message num after latency.
+func (s *stats) deliver(sender, device int, num int64, latency time.Duration) {
+	if s.ledger.received(sender, device, num) || !s.measuring.Load() {
 		return
 	}
-	m[seq] = true
-	if s.counting {
-		s.delivered++
-		s.latencies = append(s.latencies, now.Sub(sent))
-	}
-}
-
-func (s *stats) fail(kind string) {
+	s.delivered.Add(1)
 	s.mu.Lock()
-	s.errors[kind]++
+	s.hist.record(latency)
 	s.mu.Unlock()
 }
 
-// lost counts messages that were acknowledged but never reached a device.
-func (s *stats) lost() int64 {
+// observe records a latency that is not a delivery (a history page).
+func (s *stats) observe(latency time.Duration) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	var n int64
-	for key, want := range s.expected {
-		if got := int64(len(s.seen[key])); got < want {
-			n += want - got
-		}
-	}
-	return n
+	s.hist.record(latency)
+	s.mu.Unlock()
 }
 
-// percentile of sorted durations, p in [0,100].
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(p / 100 * float64(len(sorted)-1))
-	return sorted[i]
+// fail counts an error of kind op:detail (see errKind).
+func (s *stats) fail(op string, err error) {
+	k := errKind(op, err)
+	s.mu.Lock()
+	s.errors[k]++
+	s.mu.Unlock()
 }
 
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// procStats reads a process's peak RSS and CPU seconds from /proc.
-func procStats(pid int) (rss int64, cpu float64) {
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(line, "VmHWM:") {
-				f := strings.Fields(line)
-				kb, _ := strconv.ParseInt(f[1], 10, 64)
-				rss = kb * 1024
-			}
-		}
+// errKind names an error for the report: "send:CT_RATE_LIMITED",
+// "send:closed-4000", "connect:timeout", "send:other".
+func errKind(op string, err error) string {
+	var ae *client.APIError
+	var ce *client.CloseError
+	switch {
+	case err == nil:
+		return op
+	case errors.As(err, &ae) && ae.Errcode != "":
+		return op + ":" + ae.Errcode
+	case errors.As(err, &ae):
+		return op + ":http-" + strconv.Itoa(ae.Status)
+	case errors.As(err, &ce):
+		return op + ":closed-" + strconv.Itoa(ce.Code)
+	case errors.Is(err, context.DeadlineExceeded):
+		return op + ":timeout"
 	}
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-		if len(f) > 12 {
-			ut, _ := strconv.ParseFloat(f[11], 64)
-			st, _ := strconv.ParseFloat(f[12], 64)
-			cpu = (ut + st) / 100 // USER_HZ is 100 on Linux
-		}
-	}
-	return rss, cpu
+	return op + ":other"
 }
 
-// currentRSS is the resident set now (not the peak).
-func currentRSS(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			kb, _ := strconv.ParseInt(strings.Fields(line)[1], 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
-}
-
-// Report is the -json output.
+// Report is what a run found; -json prints it as one object.
 type Report struct {
 	Scenario         string           `json:"scenario"`
 	Users            int              `json:"users"`
@@ -153,32 +122,33 @@ type Report struct {
 	Lost             int64            `json:"lost"`
 	Duplicated       int64            `json:"duplicated"`
 	Errors           map[string]int64 `json:"errors"`
+	ErrorsTotal      int64            `json:"errors_total"`
 	ServerRSSBytes   int64            `json:"server_rss_bytes"`
 	ServerCPUSeconds float64          `json:"server_cpu_seconds"`
 	RSSPerConnBytes  int64            `json:"rss_per_conn_bytes,omitempty"`
 	PagesPerSec      float64          `json:"pages_per_sec,omitempty"`
 	Resumed          int              `json:"resumed,omitempty"`
+	ResumeMs         float64          `json:"resume_ms,omitempty"`
 }
 
+// report summarises the run so far over a measured window of elapsed.
 func (s *stats) report(elapsed time.Duration) Report {
+	r := Report{Acked: s.acked.Load(), Delivered: s.delivered.Load(), DurationS: elapsed.Seconds()}
 	s.mu.Lock()
-	lat := append([]time.Duration(nil), s.latencies...)
-	r := Report{Acked: s.acked, Delivered: s.delivered, Duplicated: s.dups, Errors: map[string]int64{}}
-	for k, v := range s.errors {
-		r.Errors[k] = v
-	}
+	h := s.hist // a copy: percentiles are read without the lock
+	r.Errors = maps.Clone(s.errors)
 	s.mu.Unlock()
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	secs := elapsed.Seconds()
-	r.DurationS = secs
-	if secs > 0 {
-		r.AckedPerSec = float64(r.Acked) / secs
-		r.DeliveredPerSec = float64(r.Delivered) / secs
+	for _, n := range r.Errors {
+		r.ErrorsTotal += n
 	}
-	r.P50ms, r.P90ms, r.P99ms = ms(percentile(lat, 50)), ms(percentile(lat, 90)), ms(percentile(lat, 99))
-	if len(lat) > 0 {
-		r.MaxMs = ms(lat[len(lat)-1])
+	if r.DurationS > 0 {
+		r.AckedPerSec = float64(r.Acked) / r.DurationS
+		r.DeliveredPerSec = float64(r.Delivered) / r.DurationS
 	}
-	r.Lost = s.lost()
+	r.P50ms, r.P90ms = ms(h.percentile(50)), ms(h.percentile(90))
+	r.P99ms, r.MaxMs = ms(h.percentile(99)), ms(h.max)
+	r.Lost, r.Duplicated = s.ledger.tally()
 	return r
 }
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
