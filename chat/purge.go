@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/crypttalk/crypttalk/internal/every"
+
 	"github.com/crypttalk/crypttalk/pubsub"
 	"github.com/crypttalk/crypttalk/store"
 )
@@ -80,27 +82,20 @@ func (s *Service) purgeMessages(ctx context.Context, msgs []*store.Message) erro
 // RunPurge runs PurgeOnce every interval while this node holds the purge
 // lease, until ctx ends. In a cluster one node at a time purges.
 func (s *Service) RunPurge(ctx context.Context, locker pubsub.Locker, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every.Tick(ctx, interval, func(ctx context.Context) {
 		if locker != nil {
 			held, err := locker.TryLease(ctx, "purge", 3*interval+time.Second)
 			if err != nil || !held {
-				continue
+				return
 			}
 		}
 		rep, err := s.PurgeOnce(ctx)
 		if err != nil {
 			s.log.WarnContext(ctx, "purge pass failed; will retry", "err", err)
-			continue
+			return
 		}
 		if rep.Messages > 0 || rep.Conversations > 0 {
 			s.log.InfoContext(ctx, "purged", "messages", rep.Messages, "conversations", rep.Conversations)
 		}
-	}
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/crypttalk/crypttalk/chat"
+	"github.com/crypttalk/crypttalk/internal/every"
 )
 
 // Options are the gateway's limits.
@@ -123,16 +124,9 @@ func (g *Gateway) PingInterval() time.Duration { return g.opts.PingInterval }
 // heartbeat pings every socket of the node each PingInterval from one
 // goroutine, rather than a timer per socket.
 func (g *Gateway) heartbeat(ctx context.Context) {
-	t := time.NewTicker(g.opts.PingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			for _, s := range g.hub.all() {
-				s.ping()
-			}
+	every.Tick(ctx, g.opts.PingInterval, func(context.Context) {
+		for _, s := range g.hub.all() {
+			s.ping()
 		}
-	}
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/crypttalk/crypttalk/chat"
+	"github.com/crypttalk/crypttalk/internal/every"
 )
 
 // receipts coalesces delivered receipts: many deliveries in one
@@ -39,18 +40,7 @@ func (r *receipts) note(conv, recipient, sender string, seq int64) {
 	r.mu.Unlock()
 }
 
-func (r *receipts) run(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			r.flush(ctx)
-		}
-	}
-}
+func (r *receipts) run(ctx context.Context, d time.Duration) { every.Tick(ctx, d, r.flush) }
 
 func (r *receipts) flush(ctx context.Context) {
 	r.mu.Lock()
