@@ -1,6 +1,7 @@
 package chat_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -390,5 +391,54 @@ func copyDir(t *testing.T, from, to string) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// wavBytes is a PCM WAV of the given length (8 kHz, 16-bit mono).
+func wavBytes(ms int) []byte {
+	data := 16 * ms // bytes: 8000 samples/s * 2 bytes / 1000
+	b := []byte("RIFF")
+	le32 := func(v uint32) { b = append(b, byte(v), byte(v>>8), byte(v>>16), byte(v>>24)) }
+	le16 := func(v uint16) { b = append(b, byte(v), byte(v>>8)) }
+	le32(uint32(36 + data))
+	b = append(b, "WAVEfmt "...)
+	le32(16)
+	le16(1)
+	le16(1)
+	le32(8000)
+	le32(16000)
+	le16(2)
+	le16(16)
+	b = append(b, "data"...)
+	le32(uint32(data))
+	return append(b, make([]byte, data)...)
+}
+
+// TestVoiceExpiry: a voice message with expires_in answers 410 once its
+// time has passed, with the injectable clock.
+func TestVoiceExpiry(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	pf, err := e.svc.ReceiveFile(ctx, e.users["alice"], "voice", "note.wav", bytes.NewReader(wavBytes(1200)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.svc.CompleteUpload(ctx, e.users["alice"], pf, chat.UploadFields{To: "@bob:x", Kind: "voice", ExpiresIn: 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Msg.File.DurationMS != 1200 {
+		t.Fatalf("measured duration %d", res.Msg.File.DurationMS)
+	}
+	if _, err := e.svc.OpenFile(ctx, e.users["bob"], res.FileID, true); err != nil {
+		t.Fatalf("before expiry: %v", err)
+	}
+	if _, err := e.svc.OpenFile(ctx, e.users["eve"], res.FileID, true); chat.AsError(err).Status != 404 {
+		t.Fatalf("stranger: %v", err)
+	}
+	e.clk.Advance(301 * time.Second)
+	_, err = e.svc.OpenFile(ctx, e.users["bob"], res.FileID, true)
+	if chat.AsError(err).Status != 410 {
+		t.Fatalf("after expiry: %v, want 410", err)
 	}
 }
