@@ -212,6 +212,11 @@ func TestTimerAfterRead(t *testing.T) {
 	if _, err := e.svc.MarkRead(ctx, e.users["bob"], m.ConversationID, m.Seq); err != nil {
 		t.Fatal(err)
 	}
+	for _, v := range e.history(t, "bob", "alice") {
+		if v.ID == m.ID && (v.ExpiresAt == nil || !v.ExpiresAt.Equal(e.clk.Now().Add(10*time.Second))) {
+			t.Fatalf("read message expiresAt %v", v.ExpiresAt)
+		}
+	}
 	e.clk.Advance(9 * time.Second)
 	if !contains(texts(e.history(t, "bob", "alice")), "read me") {
 		t.Fatal("gone before its time")
@@ -229,7 +234,10 @@ func TestTimerIdleDestroysConversation(t *testing.T) {
 	if _, err := e.svc.SetTimer(ctx, e.users["alice"], chat.TimerRequest{Peer: "@bob:x", Seconds: 60, Mode: "idle"}); err != nil {
 		t.Fatal(err)
 	}
-	e.send(t, "alice", "bob", "one")
+	one := e.send(t, "alice", "bob", "one")
+	if one.ExpiresAt == nil || !one.ExpiresAt.Equal(e.clk.Now().Add(time.Minute)) {
+		t.Fatalf("idle message expiresAt %v", one.ExpiresAt)
+	}
 	e.clk.Advance(50 * time.Second)
 	e.send(t, "bob", "alice", "two") // activity pushes the deadline
 	e.clk.Advance(50 * time.Second)

@@ -191,6 +191,8 @@ func applyTimer(m *store.Message, c *store.Conversation, now time.Time) {
 		m.ExpiresAt = now.Add(time.Duration(c.TimerSeconds) * time.Second)
 	case store.TimerAfterRead:
 		m.TTLAfterRead = c.TimerSeconds
+	case store.TimerIdle:
+		m.IdleTTL = c.TimerSeconds
 	}
 }
 
@@ -212,8 +214,12 @@ func (s *Service) viewMessage(ctx context.Context, m *store.Message, viewer stri
 		ID: m.ID, Seq: m.Seq, ConversationID: m.ConversationID, From: m.Sender, To: m.Recipient,
 		FromSelf: m.Sender == viewer, Type: m.Type, Message: b.Text, File: b.File, CreatedAt: m.CreatedAt,
 	}
-	if !m.ExpiresAt.IsZero() {
+	switch {
+	case !m.ExpiresAt.IsZero():
 		t := m.ExpiresAt
+		v.ExpiresAt = &t
+	case m.IdleTTL > 0:
+		t := m.CreatedAt.Add(time.Duration(m.IdleTTL) * time.Second)
 		v.ExpiresAt = &t
 	}
 	return v, nil

@@ -177,6 +177,10 @@ type Message struct {
 	// TTLAfterRead is set under an after_read timer: ExpiresAt is filled in
 	// with read time + TTLAfterRead when the recipient reads it.
 	TTLAfterRead int64 `json:"ttl_after_read,omitempty" bson:"ttl_after_read,omitempty"`
+	// IdleTTL is set under an idle timer: the conversation (and so this
+	// message) goes IdleTTL seconds after the last message, so clients are
+	// shown CreatedAt + IdleTTL as the time it goes if nothing follows.
+	IdleTTL int64 `json:"idle_ttl,omitempty" bson:"idle_ttl,omitempty"`
 }
 
 // MessageRange selects messages of one conversation. AfterSeq and BeforeSeq

@@ -26,16 +26,17 @@ type msgDoc struct {
 	CreatedMS      int64  `bson:"created_ms"`
 	ExpiresMS      int64  `bson:"expires_ms"`
 	TTLAfterRead   int64  `bson:"ttl_after_read"`
+	IdleTTL        int64  `bson:"idle_ttl,omitempty"`
 }
 
 func toMsgDoc(m *store.Message) *msgDoc {
 	return &msgDoc{ID: m.ID, ConversationID: m.ConversationID, Seq: m.Seq, Sender: m.Sender, Recipient: m.Recipient, Type: m.Type,
-		KeyID: m.KeyID, Body: m.Body, FileID: m.FileID, TxnID: m.TxnID, CreatedMS: ms(m.CreatedAt), ExpiresMS: ms(m.ExpiresAt), TTLAfterRead: m.TTLAfterRead}
+		KeyID: m.KeyID, Body: m.Body, FileID: m.FileID, TxnID: m.TxnID, CreatedMS: ms(m.CreatedAt), ExpiresMS: ms(m.ExpiresAt), TTLAfterRead: m.TTLAfterRead, IdleTTL: m.IdleTTL}
 }
 
 func (d *msgDoc) message() *store.Message {
 	return &store.Message{ID: d.ID, ConversationID: d.ConversationID, Seq: d.Seq, Sender: d.Sender, Recipient: d.Recipient, Type: d.Type,
-		KeyID: d.KeyID, Body: d.Body, FileID: d.FileID, TxnID: d.TxnID, CreatedAt: fromMS(d.CreatedMS), ExpiresAt: fromMS(d.ExpiresMS), TTLAfterRead: d.TTLAfterRead}
+		KeyID: d.KeyID, Body: d.Body, FileID: d.FileID, TxnID: d.TxnID, CreatedAt: fromMS(d.CreatedMS), ExpiresAt: fromMS(d.ExpiresMS), TTLAfterRead: d.TTLAfterRead, IdleTTL: d.IdleTTL}
 }
 
 func messages(docs []msgDoc) []*store.Message {
