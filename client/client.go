@@ -94,6 +94,9 @@ type APIError struct {
 	Msg string
 	// RetryAfter is the Retry-After header of a 429 or 503, 0 if none.
 	RetryAfter time.Duration
+	// Body is the whole answer, for errors that carry more than errcode
+	// and msg (a 503 from /readyz names the dependency that is down).
+	Body []byte
 }
 
 // Error reads like "HTTP 404 CT_NOT_FOUND: no such user".
@@ -121,7 +124,7 @@ type errorBody struct {
 
 // parseAPIError builds the error of a non-2xx answer.
 func parseAPIError(status int, h http.Header, raw []byte) *APIError {
-	e := &APIError{Status: status, RetryAfter: retryAfter(h.Get("Retry-After"), time.Now())}
+	e := &APIError{Status: status, RetryAfter: retryAfter(h.Get("Retry-After"), time.Now()), Body: raw}
 	var body errorBody
 	if json.Unmarshal(raw, &body) == nil && body.Errcode != "" {
 		e.Errcode, e.Msg = body.Errcode, body.Msg
