@@ -15,7 +15,7 @@ build:
 	mkdir -p $(BIN)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
-# deps installs the real services the tests start (redis-server).
+# deps installs the real services the tests start: redis-server and Chromium.
 deps:
 	@./scripts/install-test-deps.sh
 

@@ -1,0 +1,93 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/crypttalk/crypttalk/internal/testenv"
+)
+
+// browser starts headless Chromium (Debian's package) for the test.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		testenv.MissingService(t, "chromium not found (Debian package chromium; `make deps`)")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelB := chromedp.NewContext(actx)
+	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() { cancelT(); cancelB(); cancelA() })
+	return ctx
+}
+
+// TestWebClient drives the embedded web client in Chromium: register, find
+// a contact, send over the socket, receive live, and show hostile text as
+// text.
+func TestWebClient(t *testing.T) {
+	ctx := browser(t)
+	n := testenv.StartNode(t, testenv.NodeConfig{})
+	bob, bu := newUser(t, n, "bob")
+	bconn := connect(t, bob, nil)
+
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(n.URL()+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#auth-form")),
+		chromedp.SendKeys(chromedp.CSS("#username"), "webalice"),
+		chromedp.SendKeys(chromedp.CSS("#email"), "webalice@example.org"),
+		chromedp.SendKeys(chromedp.CSS("#password"), "correct horse battery"),
+		chromedp.Click(chromedp.CSS("#register")),
+		chromedp.WaitVisible(chromedp.CSS("#chat")),
+		chromedp.WaitVisible(chromedp.CSS(`#people li[data-user-id="`+bu.UserID+`"]`)),
+		chromedp.Click(chromedp.CSS(`#people li[data-user-id="`+bu.UserID+`"]`)),
+		chromedp.WaitEnabled(chromedp.CSS("#text")),
+		chromedp.SendKeys(chromedp.CSS("#text"), "hello from the browser"),
+		chromedp.Click(chromedp.CSS("#send")),
+	)
+	if err != nil {
+		t.Fatalf("browser steps: %v\n%s", err, n.Logs())
+	}
+	got := waitEvent(t, bconn, "msg-recieve", msgWith("hello from the browser"))
+	var m struct {
+		From string `json:"from"`
+	}
+	_ = json.Unmarshal(got, &m)
+	if m.From != "@webalice:localhost" {
+		t.Fatalf("browser message from %q", m.From)
+	}
+
+	const hostile = `<img src=x onerror="document.title='pwned'">hi browser`
+	if _, err := bconn.SendMsg(ctxT(t), "@webalice:localhost", hostile, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.Search(`//ol[@id="messages"]/li[contains(., "hi browser")]`))); err != nil {
+		t.Fatalf("waiting for the live message: %v", err)
+	}
+	imgs, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#messages img').length`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	title, err := chromedp.Run(ctx, chromedp.Title())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if imgs != 0 || strings.Contains(title, "pwned") {
+		t.Fatalf("hostile text was rendered as HTML (imgs=%d, title=%q)", imgs, title)
+	}
+}
