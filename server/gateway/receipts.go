@@ -47,9 +47,23 @@ func (r *receipts) flush(ctx context.Context) {
 	batch := r.pending
 	r.pending = make(map[rcptKey]rcptVal)
 	r.mu.Unlock()
+	// Concurrent calls share group commits; one after another, each would
+	// wait for its own fsync and a busy node would never catch up.
+	sem := make(chan struct{}, receiptWriters)
+	var wg sync.WaitGroup
 	for k, v := range batch {
-		if err := r.svc.MarkDelivered(ctx, k.conv, k.recipient, v.sender, v.seq); err != nil {
-			r.log.WarnContext(ctx, "delivered receipt not stored", "err", err)
-		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(k rcptKey, v rcptVal) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := r.svc.MarkDelivered(ctx, k.conv, k.recipient, v.sender, v.seq); err != nil && ctx.Err() == nil {
+				r.log.WarnContext(ctx, "delivered receipt not stored", "err", err)
+			}
+		}(k, v)
 	}
+	wg.Wait()
 }
+
+// receiptWriters bounds the store writes one flush runs at once.
+const receiptWriters = 64
