@@ -4,21 +4,13 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"time"
 
 	"github.com/crypttalk/crypttalk/store"
+	"github.com/crypttalk/crypttalk/wire"
 )
 
 // AdminUserView is a user as operators see it.
-type AdminUserView struct {
-	ID          string    `json:"_id"`
-	UserID      string    `json:"user_id"`
-	Username    string    `json:"username"`
-	Email       string    `json:"email"`
-	Admin       bool      `json:"admin"`
-	Deactivated bool      `json:"deactivated"`
-	CreatedAt   time.Time `json:"created_at"`
-}
+type AdminUserView = wire.AdminUser
 
 // AdminView renders a user for the admin API.
 func AdminView(u *store.User) AdminUserView {

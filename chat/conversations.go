@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/crypttalk/crypttalk/store"
+	"github.com/crypttalk/crypttalk/wire"
 )
 
 // ConversationID derives a DM's id from the two user_ids alone, so both
@@ -65,22 +66,10 @@ func (s *Service) conversationOf(ctx context.Context, p *Principal, convID strin
 }
 
 // TimerView is a conversation's self-destruct timer.
-type TimerView struct {
-	ConversationID string `json:"conversation_id,omitempty"`
-	Seconds        int64  `json:"seconds"`
-	Mode           string `json:"mode"`
-}
+type TimerView = wire.Timer
 
 // ConversationView is one entry of GET /api/conversations.
-type ConversationView struct {
-	ConversationID string       `json:"conversation_id"`
-	Peer           UserView     `json:"peer"`
-	LastMessage    *MessageView `json:"last_message"`
-	Unread         int          `json:"unread"`
-	LastSeq        int64        `json:"last_seq"`
-	ReadSeq        int64        `json:"read_seq"`
-	Timer          TimerView    `json:"timer"`
-}
+type ConversationView = wire.Conversation
 
 // Conversations lists the caller's conversations, most recent first, with
 // the last message and the unread count.
@@ -140,12 +129,7 @@ func (s *Service) viewConversation(ctx context.Context, p *Principal, c *store.C
 }
 
 // ReceiptView is the data of a `receipt` event.
-type ReceiptView struct {
-	ConversationID string `json:"conversation_id"`
-	UserID         string `json:"user_id"`
-	Seq            int64  `json:"seq"`
-	Kind           string `json:"kind"`
-}
+type ReceiptView = wire.Receipt
 
 // MarkRead records that the caller read everything up to seq, starts the
 // after_read timers of those messages and tells both sides.

@@ -9,31 +9,14 @@ import (
 
 	"github.com/crypttalk/crypttalk/store"
 	"github.com/crypttalk/crypttalk/vault"
+	"github.com/crypttalk/crypttalk/wire"
 )
 
-// MessageView is the contract's `message` object.
-type MessageView struct {
-	ID             string     `json:"_id"`
-	Seq            int64      `json:"seq"`
-	ConversationID string     `json:"conversation_id"`
-	From           string     `json:"from"`
-	To             string     `json:"to"`
-	FromSelf       bool       `json:"fromSelf"`
-	Type           string     `json:"type"`
-	Message        string     `json:"message"`
-	File           *FileView  `json:"file,omitempty"`
-	CreatedAt      time.Time  `json:"createdAt"`
-	ExpiresAt      *time.Time `json:"expiresAt,omitempty"`
-}
+// MessageView is the contract's `message`.
+type MessageView = wire.Message
 
-// FileView is the `file` part of a file or voice message.
-type FileView struct {
-	FileID     string `json:"file_id"`
-	Filename   string `json:"filename"`
-	Mime       string `json:"mime"`
-	Size       int64  `json:"size"`
-	DurationMS int64  `json:"duration_ms,omitempty"`
-}
+// FileView is the `file` of a file or voice message.
+type FileView = wire.FileInfo
 
 // sealedBody is the plaintext that is sealed into store.Message.Body: the
 // text and, for files, the file's metadata (the filename is content too).

@@ -6,18 +6,11 @@ import (
 	"strings"
 
 	"github.com/crypttalk/crypttalk/store"
+	"github.com/crypttalk/crypttalk/wire"
 )
 
-// UserView is the contract's `user` object.
-type UserView struct {
-	ID               string `json:"_id"`
-	UserID           string `json:"user_id"`
-	Username         string `json:"username"`
-	Email            string `json:"email,omitempty"`
-	AvatarImage      string `json:"avatarImage"`
-	IsAvatarImageSet bool   `json:"isAvatarImageSet"`
-	Online           bool   `json:"online"`
-}
+// UserView is the contract's `user`.
+type UserView = wire.User
 
 // ViewUser renders u for viewer; the email is shown only to its owner and
 // to admins.

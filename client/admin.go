@@ -6,7 +6,8 @@ import (
 	"errors"
 	"net/url"
 	"strconv"
-	"time"
+
+	"github.com/crypttalk/crypttalk/wire"
 )
 
 // Admin talks to a node's admin API (/_admin/v1) with the admin token. It
@@ -21,15 +22,7 @@ func NewAdmin(baseURL, token string) *Admin {
 }
 
 // AdminUser is a user as operators see it.
-type AdminUser struct {
-	ID          string    `json:"_id"`
-	UserID      string    `json:"user_id"`
-	Username    string    `json:"username"`
-	Email       string    `json:"email"`
-	Admin       bool      `json:"admin"`
-	Deactivated bool      `json:"deactivated"`
-	CreatedAt   time.Time `json:"created_at"`
-}
+type AdminUser = wire.AdminUser
 
 // Health is the readiness of a node and its dependencies.
 type Health struct {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+
+	"github.com/crypttalk/crypttalk/wire"
 )
 
 // fakeChat is a small in-memory homeserver speaking the parts of the
@@ -59,17 +61,8 @@ func (s *fakeSession) kill() {
 	}
 }
 
-type fakeMsg struct {
-	ID             string    `json:"_id"`
-	Seq            int64     `json:"seq"`
-	ConversationID string    `json:"conversation_id"`
-	From           string    `json:"from"`
-	To             string    `json:"to"`
-	FromSelf       bool      `json:"fromSelf"`
-	Type           string    `json:"type"`
-	Message        string    `json:"message"`
-	CreatedAt      time.Time `json:"createdAt"`
-}
+// fakeMsg is the contract's message shape, shared with the real server.
+type fakeMsg = wire.Message
 
 func startFakeChat(t *testing.T, f *fakeChat) string {
 	t.Helper()
