@@ -33,6 +33,5 @@ func (s *Service) SetAvatar(ctx context.Context, p *Principal, userRef, image st
 	if err := s.store.UpdateUser(ctx, &u); err != nil {
 		return "", storeError(err)
 	}
-	_ = s.publishControl(ctx, Control{Kind: ControlUserChanged, UserID: u.ID})
 	return url, nil
 }

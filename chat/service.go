@@ -24,12 +24,6 @@ type Options struct {
 	TokenTTL     time.Duration
 	MessageBytes int
 	HistoryMax   int
-	// AuthCacheTTL lets a node reuse a token check for this long (0: every
-	// request asks the store). Invalidation travels on the bus and is
-	// asynchronous, so a cache opens a window of a few milliseconds in
-	// which another node still accepts a token just logged out; the
-	// contract says "at once", hence off by default.
-	AuthCacheTTL time.Duration
 	// Rate limits; a zero count disables the limit.
 	RegisterPerIP  int
 	RegisterWindow time.Duration
@@ -92,7 +86,6 @@ type Service struct {
 	metrics Metrics
 
 	keys *keyCache
-	auth *authCache
 	ctrl pubsub.Subscription
 
 	controlMu        sync.RWMutex
@@ -125,7 +118,6 @@ func New(ctx context.Context, opts Options, d Deps) (*Service, error) {
 		now:     d.Clock,
 		metrics: d.Metrics,
 		keys:    newKeyCache(4096),
-		auth:    newAuthCache(opts.AuthCacheTTL),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -172,12 +164,6 @@ func (s *Service) Ready(ctx context.Context) map[string]error {
 
 // Bus returns the bus, for the gateway's subscriptions.
 func (s *Service) Bus() pubsub.Bus { return s.bus }
-
-// ResetCaches drops every cached token check and data key, e.g. after the
-// bus reconnected and invalidations may have been missed.
-func (s *Service) ResetCaches() {
-	s.auth.reset()
-}
 
 func storeError(err error) *Error {
 	switch {

@@ -8,8 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"sync"
-	"time"
 
 	"github.com/crypttalk/crypttalk/pubsub"
 	"github.com/crypttalk/crypttalk/store"
@@ -47,10 +45,9 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Principal, e
 	if token == "" || len(token) > 256 {
 		return nil, Unauthorized("missing or invalid access token")
 	}
+	// No cache: every check asks the store, so a logout or revocation on
+	// any node holds everywhere at once, even while the bus is away.
 	h := HashToken(token)
-	if p := s.auth.get(h, s.now()); p != nil {
-		return p, nil
-	}
 	sess, err := s.store.GetSession(ctx, h)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, Unauthorized("missing or invalid access token")
@@ -71,9 +68,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Principal, e
 	if u.Deactivated {
 		return nil, Unauthorized("this account is deactivated")
 	}
-	p := &Principal{User: u, TokenHash: h}
-	s.auth.put(h, p, sess.ExpiresAt, s.now())
-	return p, nil
+	return &Principal{User: u, TokenHash: h}, nil
 }
 
 // Logout revokes one token on every node at once.
@@ -109,14 +104,13 @@ func (s *Service) SetDeactivated(ctx context.Context, userID string, deactivated
 			return nil, err
 		}
 	}
-	return u, s.publishControl(ctx, Control{Kind: ControlUserChanged, UserID: userID})
+	return u, nil
 }
 
 // Control kinds on the cluster's control topic.
 const (
 	ControlRevokeToken = "revoke-token"
 	ControlRevokeUser  = "revoke-user"
-	ControlUserChanged = "user-changed"
 	ControlForgetKeys  = "forget-keys"
 )
 
@@ -137,7 +131,8 @@ func (s *Service) publishControl(ctx context.Context, c Control) error {
 	s.applyControl(c) // this node at once, even if the bus is down
 	b, _ := json.Marshal(c)
 	if err := s.bus.Publish(ctx, pubsub.TopicControl, b); err != nil {
-		// Other nodes' caches expire within AuthCacheTTL anyway.
+		// The store already refuses the token everywhere; only other
+		// nodes' open sockets stay up until the bus is back.
 		s.log.WarnContext(ctx, "control event not published", "kind", c.Kind, "err", err)
 	}
 	return nil
@@ -152,12 +147,7 @@ func (s *Service) onControl(_ string, payload []byte) {
 }
 
 func (s *Service) applyControl(c Control) {
-	switch c.Kind {
-	case ControlRevokeToken:
-		s.auth.drop(c.TokenHash)
-	case ControlRevokeUser, ControlUserChanged:
-		s.auth.dropUser(c.UserID)
-	case ControlForgetKeys:
+	if c.Kind == ControlForgetKeys {
 		s.keys.forgetOwner(c.Owner)
 	}
 	s.controlMu.RLock()
@@ -173,71 +163,4 @@ func (s *Service) OnControl(l ControlListener) {
 	s.controlMu.Lock()
 	s.controlListeners = append(s.controlListeners, l)
 	s.controlMu.Unlock()
-}
-
-// authCache remembers successful token checks for a short time.
-type authCache struct {
-	ttl time.Duration
-	mu  sync.Mutex
-	m   map[string]authEntry
-}
-
-type authEntry struct {
-	p     *Principal
-	until time.Time
-}
-
-func newAuthCache(ttl time.Duration) *authCache {
-	return &authCache{ttl: ttl, m: make(map[string]authEntry)}
-}
-
-func (c *authCache) get(h string, now time.Time) *Principal {
-	if c.ttl <= 0 {
-		return nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.m[h]
-	if !ok || !now.Before(e.until) {
-		return nil
-	}
-	return e.p
-}
-
-func (c *authCache) put(h string, p *Principal, expires, now time.Time) {
-	if c.ttl <= 0 {
-		return
-	}
-	until := now.Add(c.ttl)
-	if expires.Before(until) {
-		until = expires
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.m) > 100_000 {
-		c.m = make(map[string]authEntry)
-	}
-	c.m[h] = authEntry{p: p, until: until}
-}
-
-func (c *authCache) drop(h string) {
-	c.mu.Lock()
-	delete(c.m, h)
-	c.mu.Unlock()
-}
-
-func (c *authCache) dropUser(userID string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for h, e := range c.m {
-		if e.p.User.ID == userID {
-			delete(c.m, h)
-		}
-	}
-}
-
-func (c *authCache) reset() {
-	c.mu.Lock()
-	c.m = make(map[string]authEntry)
-	c.mu.Unlock()
 }

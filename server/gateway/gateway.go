@@ -94,7 +94,6 @@ func (g *Gateway) onControl(c chat.Control) {
 // Resync makes every session on this node catch up from the store, after
 // the bus was away and live events may have been lost.
 func (g *Gateway) Resync() {
-	g.svc.ResetCaches()
 	for _, s := range g.hub.all() {
 		go s.resync()
 	}
