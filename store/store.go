@@ -295,3 +295,19 @@ type BlobStore interface {
 type Appender interface {
 	AppendMessage(ctx context.Context, m *Message, seal func(seq int64) ([]byte, error)) error
 }
+
+// ContextReader reads r until ctx ends, then fails with ctx's error, so a
+// blob copy stops when its request is gone.
+func ContextReader(ctx context.Context, r io.Reader) io.Reader { return ctxReader{ctx, r} }
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

@@ -69,7 +69,8 @@ func (g *Gateway) Serve(ctx context.Context, t Transport) {
 	if wasOffline {
 		g.svc.PresenceChanged(ctx, p.User, true)
 	}
-	s.enqueue(encode("ready", readyData{UserView: g.svc.Me(ctx, p), User: g.svc.Me(ctx, p)}, nil))
+	me := g.svc.Me(ctx, p)
+	s.enqueue(encode("ready", readyData{UserView: me, User: me}, nil))
 	if err := s.catchUp(ctx, since); err != nil {
 		g.log.WarnContext(ctx, "replay failed", "err", err)
 		s.kill(CloseInternal, "replay failed, reconnect with since")

@@ -72,7 +72,7 @@ func (b *blobStore) WriteBlob(ctx context.Context, id string, r io.Reader) (int6
 
 // fill copies r into the temp file f, makes it durable and renames it to p.
 func (b *blobStore) fill(ctx context.Context, f *os.File, r io.Reader, p string) (int64, error) {
-	n, err := io.Copy(f, ctxReader{ctx, r})
+	n, err := io.Copy(f, store.ContextReader(ctx, r))
 	if err == nil {
 		err = ctxErr(ctx) // ended during the last read
 	}
@@ -150,17 +150,4 @@ func (b *blobStore) remove(id string) error {
 		return fmt.Errorf("bolt: delete blob %s: %w", id, err)
 	}
 	return nil
-}
-
-// ctxReader ends a copy once the context ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := ctxErr(c.ctx); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

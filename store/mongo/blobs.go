@@ -38,7 +38,7 @@ func (b *blobStore) WriteBlob(ctx context.Context, id string, r io.Reader) (int6
 	if err != nil {
 		return 0, mapErr(err)
 	}
-	n, err := io.Copy(up, ctxReader{ctx, r})
+	n, err := io.Copy(up, store.ContextReader(ctx, r))
 	if err != nil {
 		_ = up.Abort()
 		b.cleanup(id)
@@ -82,18 +82,6 @@ func (b *blobStore) DeleteBlob(ctx context.Context, id string) error {
 		return mapErr(err)
 	}
 	return nil
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 var _ store.BlobStore = (*blobStore)(nil)
