@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+
+	"github.com/crypttalk/crypttalk/wire"
 )
 
 // DefaultEventBuffer is the capacity of Conn.Events when Client.EventBuffer is 0.
@@ -77,11 +79,7 @@ type Event struct {
 }
 
 // frame is the envelope of every frame, both ways.
-type frame struct {
-	Event string          `json:"event"`
-	Data  json.RawMessage `json:"data,omitempty"`
-	ID    json.RawMessage `json:"id,omitempty"`
-}
+type frame = wire.Frame
 
 // outFrame is a frame the client writes.
 type outFrame struct {

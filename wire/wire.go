@@ -3,7 +3,10 @@
 // sides, so they cannot drift apart. It imports nothing of ours.
 package wire
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // User is the contract's `user`. Email is empty for anyone but its owner
 // and admins.
@@ -78,4 +81,12 @@ type AdminUser struct {
 	Admin       bool      `json:"admin"`
 	Deactivated bool      `json:"deactivated"`
 	CreatedAt   time.Time `json:"created_at"`
+}
+
+// Frame is the envelope of every WebSocket frame, both ways:
+// {"event": NAME, "data": {...}, "id": optional client id}.
+type Frame struct {
+	Event string          `json:"event"`
+	Data  json.RawMessage `json:"data,omitempty"`
+	ID    json.RawMessage `json:"id,omitempty"`
 }

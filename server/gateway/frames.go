@@ -4,14 +4,11 @@ import (
 	"encoding/json"
 
 	"github.com/crypttalk/crypttalk/chat"
+	"github.com/crypttalk/crypttalk/wire"
 )
 
 // Frame is the envelope of every WebSocket frame.
-type Frame struct {
-	Event string          `json:"event"`
-	Data  json.RawMessage `json:"data,omitempty"`
-	ID    json.RawMessage `json:"id,omitempty"`
-}
+type Frame = wire.Frame
 
 type outFrame struct {
 	Event string          `json:"event"`
