@@ -24,9 +24,11 @@ vet:
 	$(GO) vet $(PKGS)
 
 # test runs every test, with the race detector, against real redis-server,
-# FerretDB (embedded) and the real binaries on loopback ports.
+# FerretDB (embedded) and the real binaries on loopback ports. The binaries
+# the tests start are built with -race too (CRYPTTALK_TEST_RACE=1), and a
+# race report in their output fails the test that started them.
 test: deps vet
-	$(GO) test -race -count=1 -timeout 40m $(PKGS)
+	CRYPTTALK_TEST_RACE=1 $(GO) test -race -count=1 -timeout 40m $(PKGS)
 
 test-short: vet
 	$(GO) test -short -count=1 $(PKGS)

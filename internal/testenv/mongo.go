@@ -8,6 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,6 +30,12 @@ type MongoServer struct {
 	real   string
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	// A FerretDB process (StartMongoProcess) instead of the embedded one.
+	process bool
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	logs    *syncBuffer
 }
 
 // StartMongo starts a server and stops it when the test ends.
@@ -57,13 +67,68 @@ func (s *MongoServer) URL() string {
 	return "mongodb://" + s.addr + "/" + s.db
 }
 
+// StartMongoProcess is StartMongo with FerretDB in its own process (the
+// command internal/testenv/cmd/ferretdb, built once), which a test can
+// also Kill (SIGKILL) and Pause (SIGSTOP), as a crashed or hung database
+// server. It is killed when the test ends.
+func StartMongoProcess(t testing.TB) *MongoServer {
+	t.Helper()
+	s := &MongoServer{t: t, db: "ct_" + randomHex(6), process: true}
+	if u := os.Getenv("CRYPTTALK_TEST_MONGO_URL"); u != "" {
+		s.real = u
+		return s
+	}
+	s.dir = t.TempDir()
+	s.addr = FreePort(t)
+	t.Cleanup(func() {
+		s.Kill()
+		if t.Failed() && s.logs != nil {
+			t.Logf("ferretdb %s log:\n%s", s.addr, s.logs.String())
+		}
+	})
+	s.Start()
+	return s
+}
+
+var (
+	ferretOnce sync.Once
+	ferretBin  string
+	ferretErr  error
+)
+
+// ferretBinary builds internal/testenv/cmd/ferretdb once per test process.
+func ferretBinary(t testing.TB) string {
+	t.Helper()
+	ferretOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "crypttalk-ferretdb-")
+		if err != nil {
+			ferretErr = err
+			return
+		}
+		ferretBin = filepath.Join(dir, "ferretdb")
+		ferretErr = goBuild("build", "-o", ferretBin, "./internal/testenv/cmd/ferretdb")
+	})
+	if ferretErr != nil {
+		t.Fatal(ferretErr)
+	}
+	return ferretBin
+}
+
 // CanStop reports whether Stop and Start work (not on a real MongoDB).
 func (s *MongoServer) CanStop() bool { return s.real == "" }
+
+// CanPause reports whether Kill, Pause and Resume work: FerretDB in its
+// own process.
+func (s *MongoServer) CanPause() bool { return s.real == "" && s.process }
 
 // Start (re)starts FerretDB on the same port and data.
 func (s *MongoServer) Start() {
 	s.t.Helper()
 	if s.real != "" {
+		return
+	}
+	if s.process {
+		s.startProcess()
 		return
 	}
 	f, err := ferretdb.New(&ferretdb.Config{
@@ -81,25 +146,123 @@ func (s *MongoServer) Start() {
 		defer close(s.done)
 		_ = f.Run(ctx)
 	}()
+	if !s.waitListening(nil) {
+		s.t.Fatalf("FerretDB did not listen on %s", s.addr)
+	}
+}
+
+// waitListening polls until the port accepts connections; false after 20 s
+// or once exited (if not nil) is closed.
+func (s *MongoServer) waitListening(exited chan struct{}) bool {
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return false
+		default:
+		}
 		if c, err := net.DialTimeout("tcp", s.addr, 200*time.Millisecond); err == nil {
 			c.Close()
-			return
+			return true
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	s.t.Fatalf("FerretDB did not listen on %s", s.addr)
+	return false
+}
+
+func (s *MongoServer) startProcess() {
+	if s.running() {
+		s.t.Fatalf("ferretdb %s is already running", s.addr)
+	}
+	s.logs = &syncBuffer{}
+	s.cmd = exec.Command(ferretBinary(s.t), "-listen", s.addr, "-dir", s.dir)
+	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatalf("start ferretdb: %v", err)
+	}
+	s.exited = make(chan struct{})
+	cmd, exited := s.cmd, s.exited
+	go func() { _ = cmd.Wait(); close(exited) }()
+	if !s.waitListening(exited) {
+		s.Kill()
+		s.t.Fatalf("ferretdb did not listen on %s:\n%s", s.addr, s.logs.String())
+	}
+}
+
+func (s *MongoServer) running() bool {
+	if s.exited == nil {
+		return false
+	}
+	select {
+	case <-s.exited:
+		return false
+	default:
+		return true
+	}
 }
 
 // Stop shuts the server down: clients get connection errors until Start.
 func (s *MongoServer) Stop() {
+	if s.process {
+		s.signalAndWait(syscall.SIGTERM)
+		return
+	}
 	if s.cancel == nil {
 		return
 	}
 	s.cancel()
 	<-s.done
 	s.cancel = nil
+}
+
+// Kill ends a FerretDB process at once (kill -9); the embedded server is
+// stopped as by Stop. Kill is idempotent.
+func (s *MongoServer) Kill() {
+	if !s.process {
+		s.Stop()
+		return
+	}
+	s.signalAndWait(syscall.SIGKILL)
+}
+
+// signalAndWait sends sig to a running process (continuing it first if it
+// is paused) and waits for it to exit; after 10 s it is killed.
+func (s *MongoServer) signalAndWait(sig syscall.Signal) {
+	if !s.running() {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGCONT)
+	_ = s.cmd.Process.Signal(sig)
+	select {
+	case <-s.exited:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+	}
+}
+
+// Pause freezes a FerretDB process (SIGSTOP): it keeps its port and its
+// connections but answers nothing, as a hung database server, until
+// Resume.
+func (s *MongoServer) Pause() {
+	s.t.Helper()
+	if !s.CanPause() || !s.running() {
+		s.t.Fatalf("Pause: no FerretDB process running")
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		s.t.Fatalf("SIGSTOP ferretdb: %v", err)
+	}
+}
+
+// Resume continues a paused FerretDB process (SIGCONT).
+func (s *MongoServer) Resume() {
+	s.t.Helper()
+	if !s.CanPause() || !s.running() {
+		s.t.Fatalf("Resume: no FerretDB process running")
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		s.t.Fatalf("SIGCONT ferretdb: %v", err)
+	}
 }
 
 // URLFor is a URL of another database on the same server.

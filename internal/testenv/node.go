@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -21,8 +22,21 @@ var (
 	buildErr  error
 )
 
+// RaceEnv is the environment switch that makes Binary build the commands
+// with the race detector: `make test` sets it, so the real-binary tests
+// also catch data races in the server, not only in the test process.
+// It is off by default because a -race server is several times slower.
+const RaceEnv = "CRYPTTALK_TEST_RACE"
+
+// raceBinaries reports whether RaceEnv asks for -race binaries.
+func raceBinaries() bool {
+	v := os.Getenv(RaceEnv)
+	return v != "" && v != "0" && v != "false"
+}
+
 // Binary builds a command of this module once per test process and
 // returns the path of the executable (name: "crypttalkd", "ctl", ...).
+// With RaceEnv set the commands are built with -race.
 func Binary(t testing.TB, name string) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -30,18 +44,47 @@ func Binary(t testing.TB, name string) string {
 		if buildErr != nil {
 			return
 		}
-		root := moduleRoot()
-		cmd := exec.Command("go", "build", "-o", buildDir+string(os.PathSeparator), "./cmd/...")
-		cmd.Dir = root
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/...: %v\n%s", err, out)
+		args := []string{"build", "-o", buildDir + string(os.PathSeparator)}
+		if raceBinaries() {
+			args = append(args, "-race")
 		}
+		buildErr = goBuild(append(args, "./cmd/...")...)
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
 	return filepath.Join(buildDir, name)
+}
+
+// goBuild runs the go command in the module root.
+func goBuild(args ...string) error {
+	cmd := exec.Command("go", args...)
+	cmd.Dir = moduleRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go %v: %v\n%s", args, err, out)
+	}
+	return nil
+}
+
+// raceMarker starts every report of the race detector.
+const raceMarker = "WARNING: DATA RACE"
+
+// raceReport returns the race detector's reports in logs, at most limit
+// bytes of them, or "" if there is none.
+func raceReport(logs string, limit int) string {
+	i := strings.Index(logs, raceMarker)
+	if i < 0 {
+		return ""
+	}
+	// The report starts with a line of '=' just before the marker.
+	if j := strings.LastIndex(logs[:i], "=================="); j >= 0 && i-j < 100 {
+		i = j
+	}
+	r := logs[i:]
+	if len(r) > limit {
+		r = r[:limit] + "\n[... cut]"
+	}
+	return r
 }
 
 func moduleRoot() string {
@@ -69,6 +112,11 @@ type Node struct {
 	cmd     *exec.Cmd
 	logs    *syncBuffer
 	exited  chan struct{}
+
+	// races keeps the race reports of earlier runs of this node, since
+	// each Start begins a new log.
+	racesMu sync.Mutex
+	races   []string
 }
 
 // NodeConfig describes a node to start.
@@ -86,13 +134,38 @@ func StartNode(t testing.TB, c NodeConfig) *Node {
 	}
 	n := &Node{t: t, Addr: FreePort(t), DataDir: c.DataDir, Env: c.Env}
 	n.Start()
-	t.Cleanup(func() {
-		n.Kill()
-		if t.Failed() {
-			t.Logf("crypttalkd %s log:\n%s", n.Addr, n.Logs())
-		}
-	})
+	t.Cleanup(func() { n.finish(t) })
 	return n
+}
+
+// finish kills the process at the end of the test and fails the test if
+// the race detector reported anything.
+func (n *Node) finish(t testing.TB) {
+	n.Kill()
+	if r := n.RaceReports(); r != "" {
+		t.Errorf("crypttalkd %s: the race detector reported a data race:\n%s", n.Addr, r)
+	}
+	if t.Failed() {
+		t.Logf("crypttalkd %s log:\n%s", n.Addr, n.Logs())
+	}
+}
+
+// RaceReports returns the race detector's reports printed by every run of
+// the node so far ("" if none, or if the binary was built without -race).
+// StartNode fails the test at its end when there is one.
+func (n *Node) RaceReports() string {
+	n.racesMu.Lock()
+	defer n.racesMu.Unlock()
+	return strings.Join(n.races, "\n")
+}
+
+// noteRaces keeps the race reports of a run that has ended.
+func (n *Node) noteRaces(logs string) {
+	if r := raceReport(logs, 16<<10); r != "" {
+		n.racesMu.Lock()
+		n.races = append(n.races, r)
+		n.racesMu.Unlock()
+	}
 }
 
 // Start (re)starts the process on the same address and data dir.
@@ -106,13 +179,23 @@ func (n *Node) Start() {
 		"CRYPTTALK_BCRYPT_COST=4",
 		"CRYPTTALK_LOG_LEVEL=debug",
 	)
+	if raceBinaries() && os.Getenv("GORACE") == "" {
+		// Report every race, not only the first, and skip the race
+		// runtime's 1 s sleep at exit that would slow every Stop.
+		n.cmd.Env = append(n.cmd.Env, "GORACE=halt_on_error=0 atexit_sleep_ms=50")
+	}
 	n.cmd.Env = append(n.cmd.Env, n.Env...)
 	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
 	if err := n.cmd.Start(); err != nil {
 		n.t.Fatal(err)
 	}
 	n.exited = make(chan struct{})
-	go func() { _ = n.cmd.Wait(); close(n.exited) }()
+	cmd, logs, exited := n.cmd, n.logs, n.exited
+	go func() {
+		_ = cmd.Wait() // returns once the process's output is all in logs
+		n.noteRaces(logs.String())
+		close(exited)
+	}()
 	n.WaitReady(30 * time.Second)
 }
 
