@@ -259,6 +259,9 @@ type File struct {
 	MessageID      string    `json:"message_id,omitempty" bson:"message_id,omitempty"`
 	CreatedAt      time.Time `json:"created_at" bson:"created_at"`
 	ExpiresAt      time.Time `json:"expires_at" bson:"expires_at"`
+	// PendingUntil is when an upload that no message announced yet is
+	// removed (zero once announced), so unannounced uploads cannot pile up.
+	PendingUntil time.Time `json:"pending_until" bson:"pending_until"`
 }
 
 // Files stores file metadata and the encrypted blobs.
@@ -271,6 +274,15 @@ type Files interface {
 	DeleteFile(ctx context.Context, id string) error
 	// ListConversationFiles returns the ids of a conversation's files.
 	ListConversationFiles(ctx context.Context, conversationID string) ([]string, error)
+	// ListDueFiles returns up to limit files whose non-zero ExpiresAt or
+	// non-zero PendingUntil is at or before now: what purge removes.
+	ListDueFiles(ctx context.Context, now time.Time, limit int) ([]*File, error)
+	// ExpireFile lowers a file's ExpiresAt to at, or sets it when zero; an
+	// ExpiresAt already at or before at is kept. ErrNotFound when missing.
+	ExpireFile(ctx context.Context, id string, at time.Time) error
+	// FileUsage sums the Size of the files whose Owner is owner (a user_id),
+	// for the per-user storage quota.
+	FileUsage(ctx context.Context, owner string) (int64, error)
 	Blobs() BlobStore
 }
 

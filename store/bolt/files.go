@@ -22,13 +22,18 @@ func (s *Store) PutFile(ctx context.Context, f *store.File) error {
 	})
 }
 
-// writeFile stores f and its conversation index entry. A file uploaded
-// before its conversation is known has no entry until UpdateFile sets one.
+// writeFile stores f with its index entries: conversation, purge time and
+// owner. A file uploaded before its conversation is known has no
+// conversation entry until UpdateFile sets one. The caller removes the
+// entries of the record it replaces first (unindexFile).
 func writeFile(tx *bolt.Tx, f *store.File) error {
 	if f.ConversationID != "" {
 		if err := tx.Bucket(bFilesByConv).Put(join(f.ConversationID, f.ID), []byte{}); err != nil {
 			return err
 		}
+	}
+	if err := indexFile(tx, f); err != nil {
+		return err
 	}
 	return putJSON(tx, bFiles, []byte(f.ID), f)
 }
@@ -42,8 +47,8 @@ func (s *Store) GetFile(ctx context.Context, id string) (*store.File, error) {
 	return f, nil
 }
 
-// UpdateFile replaces an existing file's metadata, moving its conversation
-// index entry if the conversation changed.
+// UpdateFile replaces an existing file's metadata, moving its index
+// entries if the conversation, purge time or owner changed.
 func (s *Store) UpdateFile(ctx context.Context, f *store.File) error {
 	if err := checkIDs(f.ID); err != nil {
 		return err
@@ -53,10 +58,8 @@ func (s *Store) UpdateFile(ctx context.Context, f *store.File) error {
 		if err := getJSON(tx, bFiles, []byte(f.ID), &old); err != nil {
 			return err
 		}
-		if old.ConversationID != "" && old.ConversationID != f.ConversationID {
-			if err := tx.Bucket(bFilesByConv).Delete(join(old.ConversationID, f.ID)); err != nil {
-				return err
-			}
+		if err := unindexFile(tx, &old); err != nil {
+			return err
 		}
 		return writeFile(tx, f)
 	})
@@ -89,10 +92,8 @@ func (s *Store) DeleteFile(ctx context.Context, id string) error {
 		if err := getJSON(tx, bFiles, []byte(id), &f); err != nil {
 			return err
 		}
-		if f.ConversationID != "" {
-			if err := tx.Bucket(bFilesByConv).Delete(join(f.ConversationID, id)); err != nil {
-				return err
-			}
+		if err := unindexFile(tx, &f); err != nil {
+			return err
 		}
 		return tx.Bucket(bFiles).Delete([]byte(id))
 	})
@@ -145,6 +146,18 @@ func (s *Store) DeleteConversation(ctx context.Context, id string) error {
 		}
 		return deletePrefix(tx, bFilesByConv, prefix(id), func(fileID, _ []byte) error {
 			files = append(files, string(fileID))
+			var f store.File
+			switch err := getJSON(tx, bFiles, fileID, &f); {
+			case err == nil:
+				// The conversation entry goes with deletePrefix; the
+				// others must not outlive the record.
+				f.ConversationID = ""
+				if err := unindexFile(tx, &f); err != nil {
+					return err
+				}
+			case !errors.Is(err, store.ErrNotFound):
+				return err
+			}
 			if err := tx.Bucket(bFiles).Delete(fileID); err != nil {
 				return err
 			}

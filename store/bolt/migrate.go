@@ -42,6 +42,8 @@ var migrations = []migration{
 			return indexAfterRead(tx, &m)
 		})
 	},
+	// 3: purge-time and owner indexes of files (see files_due.go).
+	migrateFileIndexes,
 }
 
 func createBuckets(tx *bolt.Tx, names ...[]byte) error {

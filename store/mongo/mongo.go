@@ -98,7 +98,12 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		},
 		s.keys:      {{Keys: bson.D{{Key: "owner", Value: 1}}, Options: named("keys_owner")}},
 		s.positions: {{Keys: bson.D{{Key: "conv", Value: 1}}, Options: named("positions_conv")}},
-		s.files:     {{Keys: bson.D{{Key: "conversation_id", Value: 1}}, Options: named("files_conv")}},
+		s.files: {
+			{Keys: bson.D{{Key: "conversation_id", Value: 1}}, Options: named("files_conv")},
+			{Keys: bson.D{{Key: "expires_ms", Value: 1}}, Options: named("files_expiry")},
+			{Keys: bson.D{{Key: "pending_ms", Value: 1}}, Options: named("files_pending")},
+			{Keys: bson.D{{Key: "owner", Value: 1}}, Options: named("files_owner")},
+		},
 	}
 	for coll, models := range idx {
 		missing, err := missingIndexes(ctx, coll, models)

@@ -35,6 +35,7 @@ var groups = []struct {
 	{"Expiry", expiryCases},
 	{"Keys", keyCases},
 	{"Files", fileCases},
+	{"FileExpiry", fileExpiryCases},
 	{"Blobs", blobCases},
 	{"DeleteConversation", deleteCases},
 	{"Context", contextCases},
