@@ -60,11 +60,32 @@ type Presence interface {
 	Online(ctx context.Context, userIDs []string) (map[string]bool, error)
 }
 
-// Limiter counts events in fixed windows shared by all nodes (rate limits).
+// Limiter is a rate limiter per key: a token bucket (GCRA on Redis) that
+// holds at most limit tokens and gains one every window/limit. A burst of
+// limit hits passes at once, a steady client gets limit per window, and
+// there is no window edge at which twice the limit gets through.
+//
+// Contract of every implementation:
+//   - Allow takes a token when one is there and reports ok; a refused hit
+//     takes nothing. Check reports the same without taking a token (to
+//     count only failed attempts: Check before, Allow after a failure).
+//     retryAfter is how long until the next token, 0 when ok.
+//   - The budget of a key is shared by every node of the cluster when the
+//     backend can share it (Redis). It never fails open: while the shared
+//     backend is unreachable an implementation counts on this node alone
+//     (pubsub/redis falls back to pubsub/local's in-memory buckets), so a
+//     limit still holds per node, and a cluster of N nodes lets at most N
+//     times the limit through during the outage.
+//   - Errors mean only invalid arguments (local.ErrInvalid), a closed bus
+//     or a done context; callers refuse the request on any error.
+//   - One key is always used with one limit and window; a change re-rates
+//     the bucket from then on.
 type Limiter interface {
-	// Allow counts one hit on key and reports whether it is within limit per
-	// window; when not, retryAfter says how long until the window resets.
+	// Allow counts one hit on key if a token is there.
 	Allow(ctx context.Context, key string, limit int, window time.Duration) (ok bool, retryAfter time.Duration, err error)
+	// Check reports whether a hit on key would be allowed now, counting
+	// nothing.
+	Check(ctx context.Context, key string, limit int, window time.Duration) (ok bool, retryAfter time.Duration, err error)
 }
 
 // Locker hands out leases so that one node at a time runs a background job.

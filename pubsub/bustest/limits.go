@@ -11,8 +11,10 @@ import (
 )
 
 func runLimiter(t *testing.T, newBus NewBus) {
-	t.Run("FixedWindow", func(t *testing.T) { testFixedWindow(t, newBus) })
-	t.Run("WindowResets", func(t *testing.T) { testWindowResets(t, newBus) })
+	t.Run("SharedBudget", func(t *testing.T) { testSharedBudget(t, newBus) })
+	t.Run("NoBurstAtWindowEdge", func(t *testing.T) { testNoEdgeBurst(t, newBus) })
+	t.Run("CheckCountsNothing", func(t *testing.T) { testCheck(t, newBus) })
+	t.Run("Refills", func(t *testing.T) { testRefills(t, newBus) })
 	t.Run("BadInput", func(t *testing.T) { testLimiterBadInput(t, newBus) })
 }
 
@@ -25,10 +27,19 @@ func allow(t *testing.T, l pubsub.Limiter, key string, limit int, window time.Du
 	return ok, retry
 }
 
-func testFixedWindow(t *testing.T, newBus NewBus) {
+func check(t *testing.T, l pubsub.Limiter, key string, limit int, window time.Duration) (bool, time.Duration) {
+	t.Helper()
+	ok, retry, err := l.Check(context.Background(), key, limit, window)
+	if err != nil {
+		t.Fatalf("Check(%q): %v", key, err)
+	}
+	return ok, retry
+}
+
+func testSharedBudget(t *testing.T, newBus NewBus) {
 	a, b := limiterOf(t, newBus(t)), limiterOf(t, newBus(t))
 	const window = time.Minute
-	// Hits from two nodes count against one shared budget.
+	// Hits from two nodes count against one shared bucket.
 	for i, l := range []pubsub.Limiter{a, b, a} {
 		if ok, retry := allow(t, l, "login:1.2.3.4", 3, window); !ok || retry != 0 {
 			t.Fatalf("hit %d refused (retryAfter %s)", i+1, retry)
@@ -39,8 +50,9 @@ func testFixedWindow(t *testing.T, newBus NewBus) {
 		if ok {
 			t.Fatal("hit over the limit allowed")
 		}
-		if retry <= 0 || retry > window {
-			t.Fatalf("retryAfter = %s, want within (0, %s]", retry, window)
+		// The next token comes one interval (window/limit) after the burst.
+		if retry <= 0 || retry > window/3 {
+			t.Fatalf("retryAfter = %s, want within (0, %s]", retry, window/3)
 		}
 	}
 	if ok, _ := allow(t, b, "login:5.6.7.8", 3, window); !ok {
@@ -48,7 +60,47 @@ func testFixedWindow(t *testing.T, newBus NewBus) {
 	}
 }
 
-func testWindowResets(t *testing.T, newBus NewBus) {
+// testNoEdgeBurst: once the bucket is empty, waiting for one token gives
+// one hit, never a fresh budget (a fixed window lets 2x the limit through
+// around its edge).
+func testNoEdgeBurst(t *testing.T, newBus NewBus) {
+	l := limiterOf(t, newBus(t))
+	const limit, window = 3, 3 * time.Second // a token a second
+	for range limit {
+		if ok, _ := allow(t, l, "edge", limit, window); !ok {
+			t.Fatal("burst refused")
+		}
+	}
+	WaitFor(t, "one token to come back", func() bool {
+		ok, _ := allow(t, l, "edge", limit, window)
+		return ok
+	})
+	if ok, retry := allow(t, l, "edge", limit, window); ok || retry <= 0 {
+		t.Fatalf("second hit right after a refill: ok=%v retryAfter=%s, want refused", ok, retry)
+	}
+}
+
+func testCheck(t *testing.T, newBus NewBus) {
+	a, b := limiterOf(t, newBus(t)), limiterOf(t, newBus(t))
+	for range 5 {
+		if ok, retry := check(t, a, "fail:bob", 2, time.Minute); !ok || retry != 0 {
+			t.Fatalf("Check on a fresh key = %v, %s", ok, retry)
+		}
+	}
+	for range 2 {
+		if ok, _ := allow(t, b, "fail:bob", 2, time.Minute); !ok {
+			t.Fatal("Check took tokens")
+		}
+	}
+	if ok, retry := check(t, a, "fail:bob", 2, time.Minute); ok || retry <= 0 || retry > 30*time.Second {
+		t.Fatalf("Check on an empty bucket = %v, %s; want refused within 30s", ok, retry)
+	}
+	if ok, _ := allow(t, b, "fail:bob", 2, time.Minute); ok {
+		t.Fatal("a refused Check gave a token back")
+	}
+}
+
+func testRefills(t *testing.T, newBus NewBus) {
 	l := limiterOf(t, newBus(t))
 	if ok, _ := allow(t, l, "short", 1, 50*time.Millisecond); !ok {
 		t.Fatal("first hit refused")
@@ -56,7 +108,7 @@ func testWindowResets(t *testing.T, newBus NewBus) {
 	if ok, _ := allow(t, l, "short", 1, 50*time.Millisecond); ok {
 		t.Fatal("second hit in the window allowed")
 	}
-	WaitFor(t, "the window to reset", func() bool {
+	WaitFor(t, "the bucket to refill", func() bool {
 		ok, _ := allow(t, l, "short", 1, 50*time.Millisecond)
 		return ok
 	})
@@ -80,6 +132,10 @@ func testLimiterBadInput(t *testing.T, newBus NewBus) {
 		ok, _, err := l.Allow(context.Background(), c.key, c.limit, c.window)
 		if !errors.Is(err, local.ErrInvalid) || ok {
 			t.Errorf("Allow(%q, %d, %s) = %v, %v; want refused with ErrInvalid", c.key, c.limit, c.window, ok, err)
+		}
+		ok, _, err = l.Check(context.Background(), c.key, c.limit, c.window)
+		if !errors.Is(err, local.ErrInvalid) || ok {
+			t.Errorf("Check(%q, %d, %s) = %v, %v; want refused with ErrInvalid", c.key, c.limit, c.window, ok, err)
 		}
 	}
 }

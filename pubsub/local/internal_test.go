@@ -13,25 +13,44 @@ type fakeClock struct{ t time.Time }
 
 func (c *fakeClock) now() time.Time { return c.t }
 
-func TestLimiterExactWindowAndSweep(t *testing.T) {
+func TestLimiterTokenBucketAndSweep(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(1000, 0)}
 	l := newLimiter(clock.now)
 	ctx := context.Background()
-	for i := range 3 {
-		if ok, _, _ := l.Allow(ctx, "k", 3, time.Minute); !ok {
-			t.Fatalf("hit %d refused", i)
+	hit := func(want bool, wantRetry time.Duration) {
+		t.Helper()
+		ok, retry, err := l.Allow(ctx, "k", 3, time.Minute)
+		if err != nil || ok != want || retry != wantRetry {
+			t.Fatalf("Allow = %v, %s, %v; want %v, %s", ok, retry, err, want, wantRetry)
 		}
 	}
-	clock.t = clock.t.Add(20 * time.Second)
-	if ok, retry, _ := l.Allow(ctx, "k", 3, time.Minute); ok || retry != 40*time.Second {
-		t.Fatalf("4th hit: ok=%v retryAfter=%s, want refused for 40s", ok, retry)
+	for range 3 {
+		hit(true, 0)
 	}
+	hit(false, 20*time.Second) // one token every 60s/3
+	clock.t = clock.t.Add(10 * time.Second)
+	hit(false, 10*time.Second)
+	// Checking costs nothing and does not refill.
+	if ok, retry, _ := l.Check(ctx, "k", 3, time.Minute); ok || retry != 10*time.Second {
+		t.Fatalf("Check = %v, %s; want refused for 10s", ok, retry)
+	}
+	clock.t = clock.t.Add(10 * time.Second)
+	// One token is back, not a whole new window: a fixed window would let
+	// three more through here.
+	hit(true, 0)
+	hit(false, 20*time.Second)
+	clock.t = clock.t.Add(time.Minute)
+	for range 3 {
+		if ok, _, _ := l.Check(ctx, "k", 3, time.Minute); !ok {
+			t.Fatal("Check refused on a full bucket")
+		}
+	}
+	for range 3 {
+		hit(true, 0)
+	}
+	hit(false, 20*time.Second)
 	for i := range 500 {
 		_, _, _ = l.Allow(ctx, fmt.Sprint("client-", i), 10, time.Second)
-	}
-	clock.t = clock.t.Add(40 * time.Second) // "k" window ends exactly now
-	if ok, _, _ := l.Allow(ctx, "k", 3, time.Minute); !ok {
-		t.Fatal("window did not reset at its end")
 	}
 	clock.t = clock.t.Add(sweepEvery + time.Minute)
 	for i := range limiterShards { // touch every shard so each one sweeps
@@ -45,10 +64,10 @@ func TestLimiterExactWindowAndSweep(t *testing.T) {
 	}
 	total := 0
 	for i := range l.shards {
-		total += l.shards[i].windows.len()
+		total += l.shards[i].buckets.len()
 	}
 	if total != limiterShards {
-		t.Fatalf("%d windows kept after they all expired, want only the %d probes", total, limiterShards)
+		t.Fatalf("%d buckets kept after they all refilled, want only the %d probes", total, limiterShards)
 	}
 }
 

@@ -5,6 +5,10 @@ import (
 	"hash/fnv"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/crypttalk/crypttalk/pubsub"
 )
 
 // sweepEvery is how often an expiring map drops its dead entries, so keys
@@ -55,9 +59,10 @@ func (e *expiring[V]) len() int { return len(e.m) }
 // of the server goes through Allow.
 const limiterShards = 16
 
-// limiter counts hits in fixed windows in memory. A window starts at the
-// first hit of a key, as with Redis INCR + PEXPIRE, so both backends behave
-// alike.
+// limiter is a token bucket per key in memory (golang.org/x/time/rate, as
+// ntfy's visitor limits are): limit tokens at most, one more every
+// window/limit. A bucket left alone for a whole window is full again, the
+// state of a bucket never seen, so it is dropped then.
 type limiter struct {
 	now    func() time.Time
 	shards [limiterShards]limiterShard
@@ -65,10 +70,20 @@ type limiter struct {
 
 type limiterShard struct {
 	mu      sync.Mutex
-	windows expiring[int]
+	buckets expiring[*rate.Limiter]
 }
 
 func newLimiter(now func() time.Time) *limiter { return &limiter{now: now} }
+
+// NewLimiter returns an in-memory pubsub.Limiter for one node: the
+// limiter of the in-process bus, and the fallback that pubsub/redis counts
+// on while Redis is unreachable.
+func NewLimiter(now func() time.Time) pubsub.Limiter {
+	if now == nil {
+		now = time.Now
+	}
+	return newLimiter(now)
+}
 
 func (l *limiter) shardOf(key string) int {
 	h := fnv.New32a()
@@ -78,26 +93,45 @@ func (l *limiter) shardOf(key string) int {
 
 // Allow implements pubsub.Limiter.
 func (l *limiter) Allow(ctx context.Context, key string, limit int, window time.Duration) (bool, time.Duration, error) {
+	return l.take(ctx, key, limit, window, true)
+}
+
+// Check implements pubsub.Limiter.
+func (l *limiter) Check(ctx context.Context, key string, limit int, window time.Duration) (bool, time.Duration, error) {
+	return l.take(ctx, key, limit, window, false)
+}
+
+// take looks at key's bucket and, when count is set and a token is there,
+// takes it.
+func (l *limiter) take(ctx context.Context, key string, limit int, window time.Duration, count bool) (bool, time.Duration, error) {
 	if err := CheckLimit(key, limit, window); err != nil {
 		return false, 0, err
 	}
 	if err := ctx.Err(); err != nil {
 		return false, 0, err
 	}
+	every := max(window/time.Duration(limit), time.Nanosecond)
 	s := &l.shards[l.shardOf(key)]
 	now := l.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n, reset, ok := s.windows.get(key, now)
+	b, _, ok := s.buckets.get(key, now)
 	if !ok {
-		reset = now.Add(window)
+		b = rate.NewLimiter(rate.Every(every), limit) // full
+	} else if b.Burst() != limit || b.Limit() != rate.Every(every) {
+		b.SetLimitAt(now, rate.Every(every))
+		b.SetBurstAt(now, limit)
 	}
-	n++
-	s.windows.put(key, n, reset)
-	if n <= limit {
-		return true, 0, nil
+	tokens := b.TokensAt(now)
+	if tokens < 1 {
+		s.buckets.put(key, b, now.Add(window))
+		return false, max(time.Duration((1-tokens)*float64(every)), time.Millisecond), nil
 	}
-	return false, reset.Sub(now), nil
+	if count {
+		b.AllowN(now, 1)
+		s.buckets.put(key, b, now.Add(window))
+	}
+	return true, 0, nil
 }
 
 // leases hands out named leases to the nodes of one hub.

@@ -6,7 +6,7 @@
 //	<p>topic:<topic>         pub/sub channel of a topic
 //	<p>pres:nodes            sorted set: node id -> heartbeat expiry (ms)
 //	<p>pres:node:<node id>   set of users connected to that node (TTL'd)
-//	<p>rl:<key>              fixed-window rate-limit counter
+//	<p>rl:<key>              GCRA rate limit: theoretical arrival time (ms)
 //	<p>lease:<name>          lease, value = holder node id
 //
 // Payloads are opaque sealed events; Redis never sees plaintext.
@@ -106,6 +106,7 @@ type Bus struct {
 
 	subs     subscriber
 	presence *presence
+	limits   limitState
 }
 
 var _ pubsub.Bus = (*Bus)(nil)
