@@ -1,5 +1,6 @@
 // Package jsonx decodes untrusted JSON with the limits of the contract:
-// a maximum nesting depth, and clear errors instead of library messages.
+// a maximum nesting depth, UTF-8 only, no key twice in one object (not even
+// in another case), and clear errors instead of library messages.
 package jsonx
 
 import (
@@ -7,6 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
 )
 
 // ErrTooDeep reports JSON nested deeper than allowed.
@@ -58,6 +62,12 @@ func Decode(b []byte, v any, maxDepth int) error {
 	if b[0] != '{' {
 		return errors.New("the body must be a JSON object")
 	}
+	if err := CheckText(b); err != nil {
+		return err
+	}
+	if err := CheckKeys(b); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(v); err != nil {
 		return describe(err)
@@ -67,6 +77,125 @@ func Decode(b []byte, v any, maxDepth int) error {
 	}
 	return nil
 }
+
+// ErrNotUTF8 reports bytes that are not UTF-8, or an escaped lone
+// surrogate (\ud800): encoding/json would silently turn either into
+// U+FFFD, so what is stored would not be what was sent.
+var ErrNotUTF8 = errors.New("JSON text must be valid UTF-8")
+
+// CheckText refuses invalid UTF-8 and lone surrogate escapes.
+func CheckText(b []byte) error {
+	if !utf8.Valid(b) {
+		return ErrNotUTF8
+	}
+	inString := false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if !inString {
+			inString = c == '"'
+			continue
+		}
+		switch c {
+		case '"':
+			inString = false
+		case '\\':
+			if i+1 < len(b) && b[i+1] == 'u' {
+				r, ok := hex4(b, i+2)
+				switch {
+				case ok && r >= 0xD800 && r < 0xDC00: // high: a low one must follow
+					lo, ok2 := rune(0), false
+					if i+7 < len(b) && b[i+6] == '\\' && b[i+7] == 'u' {
+						lo, ok2 = hex4(b, i+8)
+					}
+					if !ok2 || lo < 0xDC00 || lo > 0xDFFF {
+						return ErrNotUTF8
+					}
+					i += 11
+					continue
+				case ok && r >= 0xDC00 && r <= 0xDFFF:
+					return ErrNotUTF8
+				}
+			}
+			i++ // the escaped byte
+		}
+	}
+	return nil
+}
+
+func hex4(b []byte, at int) (rune, bool) {
+	if at+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[at : at+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
+}
+
+// CheckKeys refuses an object that names one key twice, also when the two
+// differ only in case: encoding/json matches field names without regard to
+// case (Unicode folding: "TO", "To" and "to" all fill To) and the last one
+// wins, so {"to":A,"TO":B} would be read as B by us and as A by anything
+// in front of us that reads JSON case-sensitively.
+func CheckKeys(b []byte) error {
+	type frame struct {
+		object, wantKey bool
+		keys            map[string]struct{}
+	}
+	var stack []frame
+	valueDone := func() {
+		if n := len(stack); n > 0 && stack[n-1].object {
+			stack[n-1].wantKey = true
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return describe(err)
+		}
+		if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].wantKey {
+			if k, ok := tok.(string); ok {
+				f := foldKey(k)
+				if _, dup := stack[n-1].keys[f]; dup {
+					return fmt.Errorf("key %q appears twice in one object (keys are matched without regard to case)", k)
+				}
+				stack[n-1].keys[f] = struct{}{}
+				stack[n-1].wantKey = false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, frame{object: true, wantKey: true, keys: map[string]struct{}{}})
+		case json.Delim('['):
+			stack = append(stack, frame{})
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			valueDone()
+		default:
+			valueDone()
+		}
+	}
+}
+
+// foldKey maps keys that encoding/json would treat as one to one string
+// (ToUpper then ToLower also joins the Kelvin sign with k and long s with s).
+func foldKey(k string) string { return strings.ToLower(strings.ToUpper(k)) }
 
 func describe(err error) error {
 	var syn *json.SyntaxError

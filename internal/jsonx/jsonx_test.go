@@ -46,3 +46,48 @@ func TestDecode(t *testing.T) {
 		t.Fatalf("valid body: %+v %v", b, err)
 	}
 }
+
+// TestDecodeRefusesAmbiguousText: keys that encoding/json would merge, and
+// bytes it would replace with U+FFFD, are refused instead of resolved.
+func TestDecodeRefusesAmbiguousText(t *testing.T) {
+	type body struct {
+		To   string `json:"to"`
+		Text string `json:"message"`
+		Data struct {
+			Kind string `json:"kind"`
+		} `json:"data"`
+	}
+	bad := map[string]string{
+		"case duplicate":         `{"to":"@a:x","TO":"@b:x"}`,
+		"exact duplicate":        `{"to":"@a:x","to":"@b:x"}`,
+		"escaped duplicate":      `{"to":"@a:x","\u0054o":"@b:x"}`,
+		"kelvin duplicate":       `{"data":{"kind":"a","\u212Aind":"b"}}`,
+		"nested duplicate":       `{"data":{"kind":"a","Kind":"b"}}`,
+		"duplicate in array":     `{"to":"@a:x","list":[{"x":1,"X":2}]}`,
+		"invalid UTF-8":          "{\"message\":\"caf\xe9\"}",
+		"invalid UTF-8 in a key": "{\"m\xffessage\":\"x\"}",
+		"truncated sequence":     "{\"message\":\"\xe2\x82\"}",
+		"lone high surrogate":    `{"message":"\ud800"}`,
+		"lone low surrogate":     `{"message":"x\udc00y"}`,
+		"high then non-low":      `{"message":"\ud800\u0041"}`,
+	}
+	for name, in := range bad {
+		var b body
+		if err := Decode([]byte(in), &b, 32); err == nil {
+			t.Errorf("%s: accepted %q as %+v", name, in, b)
+		}
+	}
+	good := map[string]string{
+		"same key in sibling objects": `{"data":{"kind":"a"},"x":{"kind":"b"},"to":"@a:x"}`,
+		"surrogate pair":              `{"message":"\ud83d\ude00"}`,
+		"raw UTF-8":                   `{"message":"café ☕ 😀"}`,
+		"escaped quote and backslash": `{"message":"a\"b\\","to":"c"}`,
+		"keys in arrays of objects":   `{"list":[{"k":1},{"k":2}]}`,
+	}
+	for name, in := range good {
+		var b body
+		if err := Decode([]byte(in), &b, 32); err != nil {
+			t.Errorf("%s: refused %q: %v", name, in, err)
+		}
+	}
+}
