@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/mail"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -23,9 +24,22 @@ const (
 	maxEmail    = 254
 )
 
-// dummyHash is compared against when the user is unknown, so that an
-// unknown user and a wrong password cost the same time.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("crypttalk-timing-equaliser"), bcrypt.MinCost)
+// dummyHashes holds, per bcrypt cost, the hash compared against when the
+// user is unknown, so that an unknown user and a wrong password cost the
+// same time. It must have the configured cost: bcrypt's time doubles with
+// each step, so a cheaper dummy tells an attacker which names exist.
+var dummyHashes sync.Map // cost -> func() []byte
+
+func dummyHash(cost int) []byte {
+	f, _ := dummyHashes.LoadOrStore(cost, sync.OnceValue(func() []byte {
+		h, err := bcrypt.GenerateFromPassword(prehash("crypttalk-timing-equaliser"), cost)
+		if err != nil {
+			panic(err) // cost was validated by config; a broken cost is a bug
+		}
+		return h
+	}))
+	return f.(func() []byte)()
+}
 
 // Credentials are the inputs of Register and Login.
 type Credentials struct {
@@ -88,27 +102,35 @@ func (s *Service) whichTaken(ctx context.Context, localpart string) error {
 }
 
 // Login checks a username and password and opens a session. An unknown user
-// and a wrong password get the same answer.
+// and a wrong password get the same answer, after the same bcrypt work.
+//
+// Limits follow Synapse's rc_login: every attempt counts against the client
+// IP, and failed attempts count against the (account, IP) pair, so a
+// stranger guessing passwords never locks the owner out from elsewhere.
 func (s *Service) Login(ctx context.Context, c Credentials) (*store.User, string, error) {
-	localpart := strings.ToLower(strings.TrimSpace(c.Username))
 	if err := s.allow(ctx, "login:ip:"+c.ClientIP, s.opts.LoginPerIP, s.opts.LoginWindow); err != nil {
 		return nil, "", err
 	}
-	if len(localpart) > maxUsername || len(c.Password) > maxPassword {
+	localpart, err := canonicalUsername(strings.TrimSpace(c.Username))
+	if err != nil || len(c.Password) > maxPassword {
+		// No account can have this name: there is nothing to guess.
 		return nil, "", Unauthorized("incorrect username or password")
 	}
-	if err := s.allow(ctx, "login:user:"+localpart, s.opts.LoginPerUser, s.opts.LoginWindow); err != nil {
+	failKey := "login:fail:" + localpart + ":" + c.ClientIP
+	if err := s.check(ctx, failKey, s.opts.LoginPerUser, s.opts.LoginWindow); err != nil {
 		return nil, "", err
 	}
 	u, err := s.store.GetUserByLocalpart(ctx, localpart)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, "", storeError(err)
 	}
-	hash := dummyHash
+	hash := dummyHash(s.opts.BcryptCost)
 	if u != nil {
 		hash = u.PasswordHash
 	}
 	if bcrypt.CompareHashAndPassword(hash, prehash(c.Password)) != nil || u == nil {
+		// Counted after the fact: this attempt is answered 401 either way.
+		_ = s.allow(ctx, failKey, s.opts.LoginPerUser, s.opts.LoginWindow)
 		return nil, "", Unauthorized("incorrect username or password")
 	}
 	if u.Deactivated {
@@ -132,13 +154,49 @@ func validUsername(name string) (string, error) {
 	if len(name) < minUsername || len(name) > maxUsername {
 		return "", Invalid("username must be 3 to 32 characters")
 	}
-	for _, r := range name {
-		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-'
-		if !ok {
-			return "", Invalid("username may contain only letters, digits, '.', '_' and '-'")
+	localpart, err := canonicalUsername(name)
+	if err != nil {
+		return "", Invalid("username may contain only letters, digits, '.', '_' and '-'")
+	}
+	return localpart, nil
+}
+
+// errBadUsername: the name cannot belong to any account.
+var errBadUsername = errors.New("not a username")
+
+// canonicalUsername is the one rule that maps a name to a localpart, for
+// registration, login and every reference to a user (`to`, user ids,
+// admin lookups): ASCII letters, digits, '.', '_' and '-', lower-cased in
+// ASCII only. Unicode case folding would map 'İ' (U+0130) to 'i' and the
+// Kelvin sign to 'k', so that "ALİCE" reached alice's account although no
+// such name could ever be registered.
+func canonicalUsername(name string) (string, error) {
+	if name == "" || len(name) > maxUsername {
+		return "", errBadUsername
+	}
+	b := []byte(name)
+	for i, r := range b {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+		case r >= 'A' && r <= 'Z':
+			b[i] = r + ('a' - 'A')
+		default:
+			return "", errBadUsername
 		}
 	}
-	return strings.ToLower(name), nil
+	return string(b), nil
+}
+
+// asciiLower lower-cases ASCII letters only (search prefixes, emails), for
+// the same reason as canonicalUsername.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	return string(b)
 }
 
 func validEmail(email string) (string, error) {
@@ -150,7 +208,7 @@ func validEmail(email string) (string, error) {
 	if err != nil || a.Address != email || a.Name != "" || !strings.Contains(email[strings.LastIndexByte(email, '@')+1:], ".") {
 		return "", Invalid("a valid email address is required")
 	}
-	return strings.ToLower(email), nil
+	return asciiLower(email), nil
 }
 
 func validPassword(p string) error {
@@ -163,16 +221,30 @@ func validPassword(p string) error {
 	return nil
 }
 
-// allow applies one rate limit; a limiter failure lets the request through
-// (a Redis outage must not lock everybody out) but is logged.
+// allow counts one hit against a rate limit. It never fails open: the
+// limiter counts on this node alone while a shared backend is away, and any
+// error it still reports refuses the request.
 func (s *Service) allow(ctx context.Context, key string, limit int, window time.Duration) error {
+	return s.limit(ctx, key, limit, window, true)
+}
+
+// check is allow without counting (for limits on failed attempts).
+func (s *Service) check(ctx context.Context, key string, limit int, window time.Duration) error {
+	return s.limit(ctx, key, limit, window, false)
+}
+
+func (s *Service) limit(ctx context.Context, key string, limit int, window time.Duration, count bool) error {
 	if s.limiter == nil || limit <= 0 || window <= 0 {
 		return nil
 	}
-	ok, retry, err := s.limiter.Allow(ctx, key, limit, window)
+	f := s.limiter.Check
+	if count {
+		f = s.limiter.Allow
+	}
+	ok, retry, err := f(ctx, key, limit, window)
 	if err != nil {
-		s.log.WarnContext(ctx, "rate limiter unavailable", "err", err)
-		return nil
+		s.log.WarnContext(ctx, "rate limiter failed; refusing", "err", err)
+		return Unavailable("rate limiter", err)
 	}
 	if !ok {
 		return RateLimited(retry)

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"strings"
 
@@ -22,7 +23,7 @@ func (s *Service) AdminListUsers(ctx context.Context, q store.UserQuery) ([]Admi
 	if q.Limit <= 0 || q.Limit > 1000 {
 		q.Limit = 100
 	}
-	q.Prefix, q.After = strings.ToLower(q.Prefix), strings.ToLower(q.After)
+	q.Prefix, q.After = asciiLower(q.Prefix), asciiLower(q.After)
 	users, err := s.store.ListUsers(ctx, q)
 	if err != nil {
 		return nil, storeError(err)
@@ -39,14 +40,21 @@ func (s *Service) AdminListUsers(ctx context.Context, q store.UserQuery) ([]Admi
 func (s *Service) ResolveAnyUser(ctx context.Context, ref string) (*store.User, error) {
 	var u *store.User
 	var err error
+	byName := func(name string) (*store.User, error) {
+		localpart, nerr := canonicalUsername(name)
+		if nerr != nil {
+			return nil, store.ErrNotFound
+		}
+		return s.store.GetUserByLocalpart(ctx, localpart)
+	}
 	switch {
 	case strings.HasPrefix(ref, "@"):
 		local, _, _ := strings.Cut(ref[1:], ":")
-		u, err = s.store.GetUserByLocalpart(ctx, strings.ToLower(local))
+		u, err = byName(local)
 	default:
 		u, err = s.store.GetUser(ctx, ref)
 		if errors.Is(err, store.ErrNotFound) {
-			u, err = s.store.GetUserByLocalpart(ctx, strings.ToLower(ref))
+			u, err = byName(ref)
 		}
 	}
 	if errors.Is(err, store.ErrNotFound) {
@@ -56,4 +64,20 @@ func (s *Service) ResolveAnyUser(ctx context.Context, ref string) (*store.User, 
 		return nil, storeError(err)
 	}
 	return u, nil
+}
+
+// AdminAuth checks an admin token in constant time. Wrong tokens count per
+// client IP against the failed-login budget (ratelimit.login_per_user_count
+// per login_window); over it, that IP is answered 429 before its token is
+// even compared, so the token cannot be guessed at network speed.
+func (s *Service) AdminAuth(ctx context.Context, clientIP, given, want string) error {
+	key := "admin:fail:" + clientIP
+	if err := s.check(ctx, key, s.opts.LoginPerUser, s.opts.LoginWindow); err != nil {
+		return err
+	}
+	if want == "" || subtle.ConstantTimeCompare([]byte(given), []byte(want)) != 1 {
+		_ = s.allow(ctx, key, s.opts.LoginPerUser, s.opts.LoginWindow)
+		return Unauthorized("admin token required")
+	}
+	return nil
 }

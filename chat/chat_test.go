@@ -43,6 +43,12 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, chat.Options{ServerName: "x", BcryptCost: 4}, nil)
+}
+
+// newEnvWith is newEnv with other options and, if non-nil, a rate limiter.
+func newEnvWith(t *testing.T, opts chat.Options, limiter pubsub.Limiter) *env {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := bolt.Open(filepath.Join(dir, "db"), bolt.Options{})
 	if err != nil {
@@ -54,7 +60,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e := &env{st: st, bus: local.New(), clk: &clock{now: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}, dir: dir, users: map[string]*chat.Principal{}}
-	e.svc, err = chat.New(context.Background(), chat.Options{ServerName: "x", BcryptCost: 4}, chat.Deps{Store: st, Bus: e.bus, Keyring: ring, Clock: e.clk.Now})
+	e.svc, err = chat.New(context.Background(), opts, chat.Deps{Store: st, Bus: e.bus, Keyring: ring, Clock: e.clk.Now, Limiter: limiter})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,14 +444,14 @@ func TestVoiceExpiry(t *testing.T) {
 	if res.Msg.File.DurationMS != 1200 {
 		t.Fatalf("measured duration %d", res.Msg.File.DurationMS)
 	}
-	if _, err := e.svc.OpenFile(ctx, e.users["bob"], res.FileID, true); err != nil {
+	if _, err := e.svc.OpenFile(ctx, e.users["bob"], res.FileID, chat.Read{}); err != nil {
 		t.Fatalf("before expiry: %v", err)
 	}
-	if _, err := e.svc.OpenFile(ctx, e.users["eve"], res.FileID, true); chat.AsError(err).Status != 404 {
+	if _, err := e.svc.OpenFile(ctx, e.users["eve"], res.FileID, chat.Read{}); chat.AsError(err).Status != 404 {
 		t.Fatalf("stranger: %v", err)
 	}
 	e.clk.Advance(301 * time.Second)
-	_, err = e.svc.OpenFile(ctx, e.users["bob"], res.FileID, true)
+	_, err = e.svc.OpenFile(ctx, e.users["bob"], res.FileID, chat.Read{})
 	if chat.AsError(err).Status != 410 {
 		t.Fatalf("after expiry: %v, want 410", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"time"
 
 	"github.com/crypttalk/crypttalk/media"
@@ -36,8 +37,17 @@ func (s *Service) ReceiveFile(ctx context.Context, p *Principal, kind, filename 
 	if kind != "" && kind != media.KindFile && kind != media.KindVoice {
 		return nil, Invalid("kind must be file or voice")
 	}
+	if err := s.allow(ctx, "upload:user:"+p.User.ID, s.opts.UploadPerUser, s.opts.UploadWindow); err != nil {
+		return nil, err
+	}
+	if err := s.checkQuota(ctx, p, 0); err != nil {
+		return nil, err
+	}
 	br := bufio.NewReaderSize(body, media.SniffLen)
-	head, _ := br.Peek(media.SniffLen)
+	head, herr := br.Peek(media.SniffLen)
+	if herr != nil && !errors.Is(herr, io.EOF) && !errors.Is(herr, bufio.ErrBufferFull) {
+		return nil, sourceError(herr)
+	}
 	if len(head) == 0 {
 		return nil, Invalid("the file is empty")
 	}
@@ -65,6 +75,10 @@ func (s *Service) ReceiveFile(ctx context.Context, p *Principal, kind, filename 
 		return nil, err
 	}
 	f.Size = size
+	if err := s.checkQuota(ctx, p, size); err != nil {
+		s.discardFile(ctx, f.ID)
+		return nil, err
+	}
 	f.Filename, err = sealName(dek, f.ID, media.SanitizeFilename(filename, mime))
 	if err != nil {
 		s.discardFile(ctx, f.ID)
@@ -93,14 +107,70 @@ func sniff(head []byte, kind string) (string, string, error) {
 
 var errTooLarge = errors.New("upload over the limit")
 
+// CodeQuota is the errcode of an upload refused by the storage quota.
+const CodeQuota = "CT_QUOTA_EXCEEDED"
+
+// checkQuota refuses an upload once the caller's stored files plus adding
+// bytes exceed the per-user quota. The check before the body is read stops
+// a full account at once; the one after catches the upload that crosses
+// the line. Concurrent uploads can overshoot by what they carry, which the
+// upload rate limit bounds.
+func (s *Service) checkQuota(ctx context.Context, p *Principal, adding int64) error {
+	quota := s.opts.UploadQuotaBytes
+	if quota <= 0 {
+		return nil
+	}
+	used, err := s.store.FileUsage(ctx, p.User.UserID)
+	if err != nil {
+		return storeError(err)
+	}
+	if used+adding > quota || (adding == 0 && used >= quota) {
+		return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeQuota, Msg: fmt.Sprintf(
+			"your files use %d of your %d bytes of storage: delete a conversation or wait for unsent uploads to expire", used, quota)}
+	}
+	return nil
+}
+
+// sourceErr marks a failure to read the upload itself (a body cut short,
+// a broken multipart part), as opposed to a failure to store it.
+type sourceErr struct{ err error }
+
+func (e sourceErr) Error() string { return e.err.Error() }
+func (e sourceErr) Unwrap() error { return e.err }
+
+type sourceReader struct{ r io.Reader }
+
+func (s sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		err = sourceErr{err}
+	}
+	return n, err
+}
+
+// sourceError is the client's answer to an upload body that failed to
+// read: its own *Error if the reader gave one (over the body limit), else
+// a 400, because a truncated or malformed body is bad input.
+func sourceError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Msg: "the upload was cut short or is malformed", Cause: err}
+}
+
 // writeSealed streams r through the vault into the blob store, failing as
 // soon as more than limit plaintext bytes arrive.
 func (s *Service) writeSealed(ctx context.Context, id string, dek []byte, r io.Reader, limit int64) (int64, error) {
 	pr, pw := io.Pipe()
-	counted := make(chan int64, 1)
+	type sealed struct {
+		n   int64
+		err error
+	}
+	done := make(chan sealed, 1)
 	go func() {
 		sw := vault.NewSealWriter(pw, dek, id)
-		n, err := io.Copy(sw, io.LimitReader(r, limit+1))
+		n, err := io.Copy(sw, io.LimitReader(sourceReader{r}, limit+1))
 		switch {
 		case err != nil:
 		case n > limit:
@@ -108,19 +178,26 @@ func (s *Service) writeSealed(ctx context.Context, id string, dek []byte, r io.R
 		default:
 			err = sw.Close()
 		}
-		counted <- n
+		done <- sealed{n, err}
 		pw.CloseWithError(err)
 	}()
 	_, err := s.store.Blobs().WriteBlob(ctx, id, pr)
 	pr.CloseWithError(err) // unblocks the sealer if the store gave up first
-	n := <-counted
+	res := <-done
+	// The sealer's own error says best what went wrong: the store may
+	// report the pipe's failure in its own words.
+	var src sourceErr
 	switch {
-	case errors.Is(err, errTooLarge):
+	case errors.Is(res.err, errTooLarge):
 		return 0, TooLarge("the file is larger than the limit")
+	case errors.As(res.err, &src):
+		return 0, sourceError(src.err)
 	case err != nil:
 		return 0, AsError(fmt.Errorf("store blob: %w", err))
+	case res.err != nil:
+		return 0, AsError(fmt.Errorf("seal blob: %w", res.err))
 	}
-	return n, nil
+	return res.n, nil
 }
 
 // UploadFields are the form fields that complete an upload.
@@ -171,6 +248,9 @@ func (s *Service) completeUpload(ctx context.Context, p *Principal, pf *PendingF
 			return nil, err
 		}
 		f.ConversationID = ConversationID(p.User.UserID, peer.UserID)
+	} else {
+		// Unannounced: removed by purge unless a send-file announces it.
+		f.PendingUntil = s.now().UTC().Add(s.opts.PendingUploadTTL)
 	}
 	if err := s.store.PutFile(ctx, f); err != nil {
 		return nil, storeError(err)
@@ -263,6 +343,7 @@ func (s *Service) announce(ctx context.Context, p *Principal, peer *store.User, 
 		return nil, AsError(err)
 	}
 	f.MessageID = m.ID
+	f.PendingUntil = time.Time{}
 	if err := s.store.UpdateFile(ctx, f); err != nil {
 		return nil, storeError(err)
 	}

@@ -36,6 +36,12 @@ type Options struct {
 	FileBytes        int64
 	VoiceBytes       int64
 	VoiceMaxDuration time.Duration
+	// Upload abuse limits; a zero count or quota disables that limit.
+	UploadPerUser    int           // uploads per user per UploadWindow
+	UploadWindow     time.Duration // window of UploadPerUser
+	UploadQuotaBytes int64         // plaintext bytes of files one user may store
+	PendingUploadTTL time.Duration // an upload no message announced is removed after this
+	VoicePlayGrace   time.Duration // a played-out voice stays readable its duration plus this
 }
 
 func (o *Options) setDefaults() {
@@ -62,6 +68,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.VoiceMaxDuration == 0 {
 		o.VoiceMaxDuration = 10 * time.Minute
+	}
+	if o.PendingUploadTTL == 0 {
+		o.PendingUploadTTL = time.Hour
+	}
+	if o.VoicePlayGrace == 0 {
+		o.VoicePlayGrace = time.Minute
 	}
 }
 

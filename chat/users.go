@@ -46,7 +46,7 @@ func (s *Service) ListUsers(ctx context.Context, p *Principal, q UserList) ([]Us
 	if len(q.Query) > maxUsername {
 		return nil, Invalid("search text is too long")
 	}
-	users, err := s.store.ListUsers(ctx, store.UserQuery{Prefix: strings.ToLower(q.Query), After: strings.ToLower(q.After), Limit: q.Limit + 1})
+	users, err := s.store.ListUsers(ctx, store.UserQuery{Prefix: asciiLower(q.Query), After: asciiLower(q.After), Limit: q.Limit + 1})
 	if err != nil {
 		return nil, storeError(err)
 	}
@@ -104,7 +104,11 @@ func (s *Service) ResolveUser(ctx context.Context, ref string) (*store.User, err
 		if server != s.opts.ServerName {
 			return nil, NotFound("unknown user (federation with " + server + " is not configured)")
 		}
-		u, err = s.store.GetUserByLocalpart(ctx, strings.ToLower(local))
+		localpart, nerr := canonicalUsername(local)
+		if nerr != nil {
+			return nil, NotFound("unknown user")
+		}
+		u, err = s.store.GetUserByLocalpart(ctx, localpart)
 	} else {
 		u, err = s.store.GetUser(ctx, ref)
 	}

@@ -95,6 +95,11 @@ type Limits struct {
 	WSAuthTimeout    time.Duration `mapstructure:"ws_auth_timeout"`    // time for the auth frame
 	WSPingInterval   time.Duration `mapstructure:"ws_ping_interval"`   // heartbeat period
 	HistoryMax       int           `mapstructure:"history_max"`        // messages per history page
+
+	// Files kept on disk.
+	PendingUploadTTL time.Duration `mapstructure:"pending_upload_ttl"` // an upload no message announced is removed after this
+	VoicePlayGrace   time.Duration `mapstructure:"voice_play_grace"`   // a played-out voice stays readable its duration plus this
+	UploadQuotaBytes int64         `mapstructure:"upload_quota_bytes"` // plaintext bytes of files one user may store
 }
 
 // RateLimit are counters per window; a count of 0 turns that limit off.
@@ -106,6 +111,9 @@ type RateLimit struct {
 	LoginWindow        time.Duration `mapstructure:"login_window"`          // window of both login counts
 	SendPerUserCount   int           `mapstructure:"send_per_user_count"`   // messages sent per user
 	SendWindow         time.Duration `mapstructure:"send_window"`           // window of SendPerUserCount
+
+	UploadPerUserCount int           `mapstructure:"upload_per_user_count"` // file and voice uploads per user
+	UploadWindow       time.Duration `mapstructure:"upload_window"`         // window of UploadPerUserCount
 }
 
 // Log configures log/slog.
@@ -149,6 +157,10 @@ func Default() Config {
 			WSAuthTimeout:    10 * time.Second,
 			WSPingInterval:   25 * time.Second,
 			HistoryMax:       200,
+
+			PendingUploadTTL: time.Hour,
+			VoicePlayGrace:   time.Minute,
+			UploadQuotaBytes: 1 << 30,
 		},
 		RateLimit: RateLimit{
 			RegisterPerIPCount: 20,
@@ -158,6 +170,9 @@ func Default() Config {
 			LoginWindow:        15 * time.Minute,
 			SendPerUserCount:   600, // ten a second: above any typist, below a flood
 			SendWindow:         time.Minute,
+
+			UploadPerUserCount: 60, // a photo album at once, not a disk filled
+			UploadWindow:       10 * time.Minute,
 		},
 		Log:        Log{Level: "info", Format: "json"},
 		Federation: Federation{Peers: map[string]string{}},

@@ -153,45 +153,55 @@ func (s *Server) download(c *fiber.Ctx) error { return s.sendFile(c, false) }
 func (s *Server) preview(c *fiber.Ctx) error { return s.sendFile(c, true) }
 
 func (s *Server) sendFile(c *fiber.Ctx, inline bool) error {
-	rng := c.Get(fiber.HeaderRange)
-	d, err := s.svc.OpenFile(c.UserContext(), principal(c), param(c, "fileId"), rng == "" || strings.HasPrefix(rng, "bytes=0-"))
+	head := c.Method() == fiber.MethodHead
+	d, err := s.svc.OpenFile(c.UserContext(), principal(c), param(c, "fileId"), chat.Read{Range: c.Get(fiber.HeaderRange), Head: head})
+	var rerr *chat.RangeError
+	if errors.As(err, &rerr) {
+		c.Set(fiber.HeaderContentRange, "bytes */"+strconv.FormatInt(rerr.Size, 10))
+	}
 	if err != nil {
 		return err
 	}
 	if inline && !isRasterImage(d.Mime) {
 		return chat.Unsupported("only images have a preview")
 	}
-	start, end, partial, err := parseRange(rng, d.Size)
-	if err != nil {
-		c.Set(fiber.HeaderContentRange, "bytes */"+strconv.FormatInt(d.Size, 10))
-		return err
+	start, end := d.Start, d.End
+	length := end - start
+	disposition := "attachment"
+	if inline {
+		disposition = "inline"
+	}
+	setHeaders := func() {
+		c.Set(fiber.HeaderContentType, d.Mime)
+		c.Set(fiber.HeaderContentDisposition, disposition+"; filename*=UTF-8''"+url.PathEscape(d.Filename))
+		c.Set(fiber.HeaderContentSecurityPolicy, "default-src 'none'; sandbox")
+		c.Set(fiber.HeaderAcceptRanges, "bytes")
+		c.Set(fiber.HeaderCacheControl, "private, no-store")
+		if d.Partial {
+			c.Status(fiber.StatusPartialContent)
+			c.Set(fiber.HeaderContentRange, "bytes "+strconv.FormatInt(start, 10)+"-"+strconv.FormatInt(end-1, 10)+"/"+strconv.FormatInt(d.Size, 10))
+		}
+	}
+	if head {
+		// Headers only: the blob is not even opened.
+		setHeaders()
+		c.Response().Header.SetContentLength(int(length))
+		c.Response().SkipBody = true
+		return nil
 	}
 	rc, err := d.Open(c.UserContext(), start)
 	if err != nil {
 		return err
 	}
-	length := end - start
 	// Read the first piece before any header goes out: a blob damaged at
 	// its start is an error answer, not a truncated success.
-	head := make([]byte, min(length, 64<<10))
-	if _, err := io.ReadFull(rc, head); err != nil {
+	first := make([]byte, min(length, 64<<10))
+	if _, err := io.ReadFull(rc, first); err != nil {
 		rc.Close()
 		return &chat.Error{Status: 500, Code: "CT_FILE_CORRUPT", Msg: "the stored file failed its integrity check", Cause: err}
 	}
-	disposition := "attachment"
-	if inline {
-		disposition = "inline"
-	}
-	c.Set(fiber.HeaderContentType, d.Mime)
-	c.Set(fiber.HeaderContentDisposition, disposition+"; filename*=UTF-8''"+url.PathEscape(d.Filename))
-	c.Set(fiber.HeaderContentSecurityPolicy, "default-src 'none'; sandbox")
-	c.Set(fiber.HeaderAcceptRanges, "bytes")
-	c.Set(fiber.HeaderCacheControl, "private, no-store")
-	if partial {
-		c.Status(fiber.StatusPartialContent)
-		c.Set(fiber.HeaderContentRange, "bytes "+strconv.FormatInt(start, 10)+"-"+strconv.FormatInt(end-1, 10)+"/"+strconv.FormatInt(d.Size, 10))
-	}
-	body := io.MultiReader(bytes.NewReader(head), io.LimitReader(rc, length-int64(len(head))))
+	setHeaders()
+	body := io.MultiReader(bytes.NewReader(first), io.LimitReader(rc, length-int64(len(first))))
 	return c.SendStream(struct {
 		io.Reader
 		io.Closer
@@ -204,44 +214,4 @@ func isRasterImage(m string) bool {
 		return true
 	}
 	return false
-}
-
-// parseRange understands one `bytes=` range (what players and download
-// managers send). It returns [start, end) and whether it is partial.
-func parseRange(h string, size int64) (int64, int64, bool, error) {
-	if h == "" {
-		return 0, size, false, nil
-	}
-	bad := &chat.Error{Status: fiber.StatusRequestedRangeNotSatisfiable, Code: "CT_BAD_RANGE", Msg: "the range cannot be satisfied"}
-	spec, found := strings.CutPrefix(h, "bytes=")
-	if !found || strings.Contains(spec, ",") {
-		return 0, 0, false, bad
-	}
-	a, b, found := strings.Cut(strings.TrimSpace(spec), "-")
-	if !found {
-		return 0, 0, false, bad
-	}
-	var start, end int64
-	var err error
-	switch {
-	case a == "": // suffix: the last b bytes
-		n, perr := strconv.ParseInt(b, 10, 64)
-		if perr != nil || n <= 0 {
-			return 0, 0, false, bad
-		}
-		start, end = max(0, size-n), size
-	default:
-		if start, err = strconv.ParseInt(a, 10, 64); err != nil || start < 0 || start >= size {
-			return 0, 0, false, bad
-		}
-		end = size
-		if b != "" {
-			last, perr := strconv.ParseInt(b, 10, 64)
-			if perr != nil || last < start {
-				return 0, 0, false, bad
-			}
-			end = min(last+1, size)
-		}
-	}
-	return start, end, true, nil
 }

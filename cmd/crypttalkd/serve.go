@@ -149,6 +149,11 @@ func chatOptions(cfg *config.Config) chat.Options {
 		FileBytes:        cfg.Limits.FileBytes,
 		VoiceBytes:       cfg.Limits.VoiceBytes,
 		VoiceMaxDuration: cfg.Limits.VoiceMaxDuration,
+		UploadPerUser:    cfg.RateLimit.UploadPerUserCount,
+		UploadWindow:     cfg.RateLimit.UploadWindow,
+		UploadQuotaBytes: cfg.Limits.UploadQuotaBytes,
+		PendingUploadTTL: cfg.Limits.PendingUploadTTL,
+		VoicePlayGrace:   cfg.Limits.VoicePlayGrace,
 	}
 }
 
