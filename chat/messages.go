@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 	"unicode/utf8"
 
@@ -58,7 +59,7 @@ func (s *Service) Send(ctx context.Context, p *Principal, r SendRequest) (*Messa
 		return nil, err
 	}
 	if r.TxnID != "" {
-		if v, err := s.byTxn(ctx, p, peer, r.TxnID); v != nil || err != nil {
+		if v, found, err := s.byTxn(ctx, p, peer, r.TxnID); found || err != nil {
 			return v, err
 		}
 	}
@@ -68,7 +69,14 @@ func (s *Service) Send(ctx context.Context, p *Principal, r SendRequest) (*Messa
 	m, err := s.appendMessage(ctx, newMessage{sender: p.User.UserID, recipient: peer.UserID, typ: store.TypeText, body: sealedBody{Text: r.Text}, txnID: r.TxnID})
 	if errors.Is(err, store.ErrConflict) && r.TxnID != "" {
 		// A concurrent request with the same txn_id won the race.
-		return s.byTxn(ctx, p, peer, r.TxnID)
+		v, found, err := s.byTxn(ctx, p, peer, r.TxnID)
+		if err == nil && !found {
+			// The conflict says it is stored, the store cannot show it
+			// (deleted since, or a store breaking its contract): never
+			// acknowledge a message nobody can read. A retry stores it.
+			return nil, Unavailable("the message store", fmt.Errorf("txn_id %q conflicted but names no stored message", r.TxnID))
+		}
+		return v, err
 	}
 	if err != nil {
 		return nil, AsError(err)
@@ -88,19 +96,21 @@ func (s *Service) peerFor(ctx context.Context, p *Principal, to string) (*store.
 	return peer, nil
 }
 
-// byTxn returns the message an earlier request with txnID created, if any.
-func (s *Service) byTxn(ctx context.Context, p *Principal, peer *store.User, txnID string) (*MessageView, error) {
+// byTxn returns the message an earlier request with txnID created;
+// found is false (and the view nil) when there is none.
+func (s *Service) byTxn(ctx context.Context, p *Principal, peer *store.User, txnID string) (v *MessageView, found bool, err error) {
 	m, err := s.store.GetMessageByTxn(ctx, p.User.UserID, txnID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return nil, storeError(err)
+		return nil, false, storeError(err)
 	}
 	if m.Recipient != peer.UserID {
-		return nil, Conflict(CodeConflict, "txn_id was already used for another conversation")
+		return nil, false, Conflict(CodeConflict, "txn_id was already used for another conversation")
 	}
-	return s.viewMessage(ctx, m, p.User.UserID)
+	v, err = s.viewMessage(ctx, m, p.User.UserID)
+	return v, err == nil, err
 }
 
 type newMessage struct {
@@ -127,8 +137,14 @@ func (s *Service) appendMessage(ctx context.Context, n newMessage) (*store.Messa
 		return nil, Internal(err)
 	}
 	now := s.now().UTC()
+	id := store.NewID()
+	if n.txnID != "" {
+		// The same id on every retry: the store refuses a second copy by
+		// the id alone, in the same write that stores the first.
+		id = store.TxnMessageID(n.sender, n.txnID)
+	}
 	m := &store.Message{
-		ID: store.NewID(), ConversationID: conv.ID, Sender: n.sender, Recipient: n.recipient,
+		ID: id, ConversationID: conv.ID, Sender: n.sender, Recipient: n.recipient,
 		Type: n.typ, KeyID: keyID, FileID: n.fileID, TxnID: n.txnID, CreatedAt: now,
 	}
 	applyTimer(m, conv, now)

@@ -9,7 +9,10 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
@@ -35,6 +38,7 @@ type Store interface {
 	Conversations
 	Messages
 	Keys
+	KeyChecks
 	Files
 	// Ping reports whether the backend is reachable (for /readyz).
 	Ping(ctx context.Context) error
@@ -199,6 +203,10 @@ type MessageRange struct {
 type Messages interface {
 	// PutMessage stores m durably before returning. ErrConflict when
 	// (Sender, TxnID) (TxnID non-empty) or (ConversationID, Seq) exists.
+	// A message with a TxnID must have ID TxnMessageID(Sender, TxnID)
+	// (CheckTxnMessage): the id then carries the (Sender, TxnID)
+	// uniqueness, so the put is one write and a put cut off anywhere
+	// either stored the message or left nothing that blocks its retry.
 	PutMessage(ctx context.Context, m *Message) error
 	GetMessage(ctx context.Context, id string) (*Message, error)
 	GetMessageByTxn(ctx context.Context, sender, txnID string) (*Message, error)
@@ -236,10 +244,34 @@ type Keys interface {
 	// ListDataKeysNotWrappedBy pages through every key whose MasterVersion
 	// differs from version, by ascending ID after the exclusive cursor.
 	ListDataKeysNotWrappedBy(ctx context.Context, version, after string, limit int) ([]*DataKey, error)
+	// ListDataKeysWrappedBy pages through every key whose MasterVersion is
+	// version, by ascending ID after the exclusive cursor.
+	ListDataKeysWrappedBy(ctx context.Context, version, after string, limit int) ([]*DataKey, error)
 	// UpdateDataKey replaces MasterVersion and Wrapped of an existing key.
 	UpdateDataKey(ctx context.Context, k *DataKey) error
 	// DeleteDataKeys removes every key of an owner.
 	DeleteDataKeys(ctx context.Context, owner string) error
+}
+
+// KeyCheck is a known value sealed by one master key version (see
+// vault.Keyring.SealCheck). A node opens the check of each configured
+// version at start, so a wrong key under a known version label is refused
+// before the node serves, instead of failing every read.
+type KeyCheck struct {
+	Version   string    `json:"version" bson:"_id"`
+	Sealed    []byte    `json:"sealed" bson:"sealed"`
+	CreatedAt time.Time `json:"created_at" bson:"created_at"`
+}
+
+// KeyChecks stores one KeyCheck per master key version. A check is written
+// once, when its version is first used, and never replaced.
+type KeyChecks interface {
+	// PutKeyCheck stores c; ErrConflict when c.Version has a check (the
+	// first writer wins, so of two nodes starting with different keys under
+	// one label only one can be right).
+	PutKeyCheck(ctx context.Context, c *KeyCheck) error
+	// GetKeyCheck returns the check of version; ErrNotFound if none.
+	GetKeyCheck(ctx context.Context, version string) (*KeyCheck, error)
 }
 
 // File is the metadata of an uploaded, encrypted file. The blob itself is
@@ -296,6 +328,28 @@ type BlobStore interface {
 	OpenBlob(ctx context.Context, id string, offset int64) (io.ReadCloser, error)
 	// DeleteBlob removes a blob; a missing blob is not an error.
 	DeleteBlob(ctx context.Context, id string) error
+}
+
+// TxnMessageID is the id of the message that sender creates with txnID: a
+// retry of the same send names the same message, so storing it twice is a
+// conflict on the id itself. It looks like a NewID and is as hard to guess
+// as the txn id is.
+func TxnMessageID(sender, txnID string) string {
+	h := sha256.Sum256([]byte("ct-txn\x00" + sender + "\x00" + txnID))
+	return hex.EncodeToString(h[:16])
+}
+
+// ErrTxnMessageID reports a message whose TxnID is set but whose ID is not
+// TxnMessageID(Sender, TxnID): a caller bug, refused before any write.
+var ErrTxnMessageID = errors.New("store: a message with a txn id must have id TxnMessageID(sender, txn id)")
+
+// CheckTxnMessage is the rule every backend applies to a new message: with
+// a TxnID, its ID must be TxnMessageID(Sender, TxnID).
+func CheckTxnMessage(m *Message) error {
+	if m.TxnID != "" && m.ID != TxnMessageID(m.Sender, m.TxnID) {
+		return fmt.Errorf("%w (message %q)", ErrTxnMessageID, m.ID)
+	}
+	return nil
 }
 
 // Appender is an optional ability of a store: hand out the next seq of the

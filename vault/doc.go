@@ -22,6 +22,8 @@
 //	                 AD = MessageAD: "ct-msg" | len32 conv | seq64 | len32 sender
 //	wrapped DEK      0x01 | nonce(24) | ciphertext(32) | tag(16)
 //	                 AD = "ct-dek" 0x00 version 0x00 owner
+//	key check        0x01 | nonce(24) | ciphertext | tag(16), a known value
+//	                 AD = "ct-keycheck" 0x00 version (see SealCheck)
 //	file stream      chunk 0 | chunk 1 | ... | last chunk
 //	chunk            0x01 | nonce(24) | ciphertext | tag(16)
 //	                 AD = "ct-chunk" | len32 fileID | index64 | last(1)

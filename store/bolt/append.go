@@ -14,7 +14,7 @@ var _ store.Appender = (*Store)(nil)
 // commit, so a message costs one fsync (shared with concurrent writers)
 // instead of two.
 func (s *Store) AppendMessage(ctx context.Context, m *store.Message, seal func(seq int64) ([]byte, error)) error {
-	if err := checkIDs(m.ID, m.ConversationID, m.Sender); err != nil {
+	if err := checkNewMessage(m); err != nil {
 		return err
 	}
 	var stored store.Message
@@ -26,10 +26,8 @@ func (s *Store) AppendMessage(ctx context.Context, m *store.Message, seal func(s
 		if tx.Bucket(bMsgIDs).Get([]byte(m.ID)) != nil {
 			return conflict("message", []byte(m.ID))
 		}
-		if m.TxnID != "" {
-			if tk := join(m.Sender, m.TxnID); tx.Bucket(bTxns).Get(tk) != nil {
-				return conflict("transaction", tk)
-			}
+		if err := checkTxnFree(tx, m); err != nil {
+			return err
 		}
 		if err := unindexIdle(tx, c); err != nil {
 			return err

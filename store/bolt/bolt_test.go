@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	bbolt "go.etcd.io/bbolt"
+
 	"github.com/crypttalk/crypttalk/store"
 	"github.com/crypttalk/crypttalk/store/storetest"
 )
@@ -35,7 +37,16 @@ func must(t testing.TB, err error) {
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store { return open(t) })
+	storetest.Run(t, func(t *testing.T) store.Store { return open(t) }, storetest.WithLeftoverTxnClaim(plantTxnClaim))
+}
+
+// plantTxnClaim writes a txn index entry without its message, the state a
+// torn write would leave.
+func plantTxnClaim(t *testing.T, s store.Store, sender, txnID, messageID string) {
+	t.Helper()
+	must(t, s.(*Store).db.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bTxns).Put(join(sender, txnID), []byte(messageID))
+	}))
 }
 
 func TestOpenCreatesPrivateFiles(t *testing.T) {

@@ -62,6 +62,17 @@ func (s *Store) ListDataKeys(ctx context.Context, owner string) ([]*store.DataKe
 // cursor, through the keys whose MasterVersion differs from version. It
 // walks the whole key bucket, which is fine for the rare re-wrap job.
 func (s *Store) ListDataKeysNotWrappedBy(ctx context.Context, version, after string, limit int) ([]*store.DataKey, error) {
+	return s.listKeysWhere(ctx, after, limit, func(k *store.DataKey) bool { return k.MasterVersion != version })
+}
+
+// ListDataKeysWrappedBy pages, by ascending id after the exclusive cursor,
+// through the keys wrapped by version. It walks the key bucket too: only
+// the start-up key check asks, and only for a few keys.
+func (s *Store) ListDataKeysWrappedBy(ctx context.Context, version, after string, limit int) ([]*store.DataKey, error) {
+	return s.listKeysWhere(ctx, after, limit, func(k *store.DataKey) bool { return k.MasterVersion == version })
+}
+
+func (s *Store) listKeysWhere(ctx context.Context, after string, limit int, keep func(*store.DataKey) bool) ([]*store.DataKey, error) {
 	limit = limitOr(limit, defaultPageLimit)
 	var out []*store.DataKey
 	err := s.view(ctx, func(tx *bolt.Tx) error {
@@ -71,7 +82,7 @@ func (s *Store) ListDataKeysNotWrappedBy(ctx context.Context, version, after str
 			if err := json.Unmarshal(v, dk); err != nil {
 				return fmt.Errorf("bolt: decode data key %q: %w", k, err)
 			}
-			if dk.MasterVersion != version {
+			if keep(dk) {
 				out = append(out, dk)
 			}
 		}

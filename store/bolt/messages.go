@@ -22,7 +22,7 @@ func msgKey(conv string, seq int64) []byte { return seqKey(prefix(conv), seq) }
 // PutMessage stores a message durably. ErrConflict when its id, its
 // (ConversationID, Seq) or its (Sender, TxnID) is taken.
 func (s *Store) PutMessage(ctx context.Context, m *store.Message) error {
-	if err := checkIDs(m.ID, m.ConversationID, m.Sender); err != nil {
+	if err := checkNewMessage(m); err != nil {
 		return err
 	}
 	key := msgKey(m.ConversationID, m.Seq)
@@ -34,13 +34,36 @@ func (s *Store) PutMessage(ctx context.Context, m *store.Message) error {
 		if tx.Bucket(bMsgIDs).Get([]byte(m.ID)) != nil {
 			return conflict("message", []byte(m.ID))
 		}
-		if m.TxnID != "" {
-			if tk := join(m.Sender, m.TxnID); tx.Bucket(bTxns).Get(tk) != nil {
-				return conflict("transaction", tk)
-			}
+		if err := checkTxnFree(tx, m); err != nil {
+			return err
 		}
 		return insertMessage(tx, key, m)
 	})
+}
+
+// checkNewMessage refuses ids that cannot be stored and a txn message
+// without its derived id (store.CheckTxnMessage).
+func checkNewMessage(m *store.Message) error {
+	if err := checkIDs(m.ID, m.ConversationID, m.Sender); err != nil {
+		return err
+	}
+	return store.CheckTxnMessage(m)
+}
+
+// checkTxnFree answers ErrConflict when m's (Sender, TxnID) names a stored
+// message. An index entry whose message is missing blocks nothing: this
+// store never writes one, but a store must not turn such a leftover into
+// a lost send (the retry would find neither a message nor a way to store
+// one).
+func checkTxnFree(tx *bolt.Tx, m *store.Message) error {
+	if m.TxnID == "" {
+		return nil
+	}
+	tk := join(m.Sender, m.TxnID)
+	if id := tx.Bucket(bTxns).Get(tk); id != nil && tx.Bucket(bMsgIDs).Get(id) != nil {
+		return conflict("transaction", tk)
+	}
+	return nil
 }
 
 // insertMessage writes a message and all its index entries.

@@ -2,6 +2,8 @@ package mongo
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -47,25 +49,25 @@ func messages(docs []msgDoc) []*store.Message {
 	return out
 }
 
+// txnKey is the _id of a claim in the txns collection, where earlier
+// versions recorded (sender, txn_id) before inserting the message. New
+// messages need no claim; the claims are only read for messages that
+// earlier versions stored.
 func txnKey(sender, txn string) string { return sender + "\x00" + txn }
 
-// PutMessage stores a message. The (sender, txn_id) pair is claimed first
-// in its own collection (unique _id), which needs no partial index.
+// PutMessage stores a message in one insert. A message with a txn id has
+// the id store.TxnMessageID(sender, txn id), so the unique _id is the
+// (sender, txn_id) constraint: a retry of a send that failed or died at any
+// point either finds its message stored or stores it now, never finds a
+// claim without a message.
 func (s *Store) PutMessage(ctx context.Context, m *store.Message) error {
+	if err := store.CheckTxnMessage(m); err != nil {
+		return err
+	}
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	if m.TxnID != "" {
-		if _, err := s.txns.InsertOne(ctx, bson.M{"_id": txnKey(m.Sender, m.TxnID), "message_id": m.ID}); err != nil {
-			return mapErr(err)
-		}
-	}
-	if _, err := s.msgs.InsertOne(ctx, toMsgDoc(m)); err != nil {
-		if m.TxnID != "" {
-			_, _ = s.txns.DeleteOne(context.WithoutCancel(ctx), bson.M{"_id": txnKey(m.Sender, m.TxnID), "message_id": m.ID})
-		}
-		return mapErr(err)
-	}
-	return nil
+	_, err := s.msgs.InsertOne(ctx, toMsgDoc(m))
+	return mapErr(err)
 }
 
 // GetMessage loads a message by id.
@@ -77,15 +79,26 @@ func (s *Store) GetMessage(ctx context.Context, id string) (*store.Message, erro
 	return d.message(), nil
 }
 
-// GetMessageByTxn finds the message a sender created with txnID.
+// GetMessageByTxn finds the message a sender created with txnID: by its
+// derived id, else through a claim an earlier version wrote. A claim whose
+// message is missing (that version's put was cut off between its two
+// writes) is no message: ErrNotFound, and the retry stores one.
 func (s *Store) GetMessageByTxn(ctx context.Context, sender, txnID string) (*store.Message, error) {
+	m, err := s.GetMessage(ctx, store.TxnMessageID(sender, txnID))
+	if !errors.Is(err, store.ErrNotFound) {
+		return m, err
+	}
 	var t struct {
 		MessageID string `bson:"message_id"`
 	}
 	if err := s.findOne(ctx, s.txns, bson.M{"_id": txnKey(sender, txnID)}, &t); err != nil {
 		return nil, err
 	}
-	return s.GetMessage(ctx, t.MessageID)
+	m, err = s.GetMessage(ctx, t.MessageID)
+	if err == nil && (m.Sender != sender || m.TxnID != txnID) {
+		return nil, fmt.Errorf("%w: txn claim names another message", store.ErrNotFound)
+	}
+	return m, err
 }
 
 func liveFilter(now time.Time) bson.M {
@@ -180,8 +193,8 @@ func (s *Store) deleteMsgDocs(ctx context.Context, docs []msgDoc) error {
 	var txns []string
 	for _, d := range docs {
 		ids = append(ids, d.ID)
-		if d.TxnID != "" {
-			txns = append(txns, txnKey(d.Sender, d.TxnID))
+		if d.TxnID != "" && d.ID != store.TxnMessageID(d.Sender, d.TxnID) {
+			txns = append(txns, txnKey(d.Sender, d.TxnID)) // stored by an earlier version
 		}
 	}
 	ctx, cancel := s.op(ctx)

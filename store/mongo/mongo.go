@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/gridfs"
 	"go.mongodb.org/mongo-driver/mongo/options"
+	"go.mongodb.org/mongo-driver/x/mongo/driver/topology"
 
 	"github.com/crypttalk/crypttalk/store"
 )
@@ -34,6 +36,7 @@ type Store struct {
 	db                                                                 *mongo.Database
 	timeout                                                            time.Duration
 	users, sessions, convs, msgs, txns, keys, files, claims, positions *mongo.Collection
+	keyChecks                                                          *mongo.Collection
 	blobs                                                              *blobStore
 }
 
@@ -62,6 +65,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		client: client, db: db, timeout: opts.OpTimeout,
 		users: db.Collection("users"), sessions: db.Collection("sessions"), convs: db.Collection("conversations"),
 		msgs: db.Collection("messages"), txns: db.Collection("txns"), keys: db.Collection("keys"), files: db.Collection("files"), claims: db.Collection("claims"), positions: db.Collection("positions"),
+		keyChecks: db.Collection("key_checks"),
 	}
 	s.blobs = &blobStore{db: db}
 	ictx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -167,20 +171,31 @@ func mapErr(err error) error {
 		return fmt.Errorf("%w: %v", store.ErrNotFound, err)
 	case mongo.IsDuplicateKeyError(err):
 		return fmt.Errorf("%w: %v", store.ErrConflict, err)
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), mongo.IsTimeout(err), mongo.IsNetworkError(err),
-		errors.Is(err, mongo.ErrClientDisconnected), isSelection(err):
+	case unreachable(err):
 		return fmt.Errorf("%w: %v", store.ErrUnavailable, err)
 	default:
 		return err
 	}
 }
 
-func isSelection(err error) bool {
-	var se mongo.ServerError
-	if errors.As(err, &se) {
-		return false
+// unreachable reports errors that mean the database was not reached or
+// did not answer in time, as opposed to an answer refusing the operation.
+// It goes by the driver's error types and labels, never by message text:
+// "connection" in a decode error about a field is not an outage.
+func unreachable(err error) bool {
+	var (
+		selection topology.ServerSelectionError
+		conn      topology.ConnectionError
+		netErr    net.Error
+	)
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
+		mongo.IsTimeout(err), mongo.IsNetworkError(err),
+		errors.Is(err, mongo.ErrClientDisconnected), errors.Is(err, topology.ErrTopologyClosed),
+		errors.As(err, &selection), errors.As(err, &conn), errors.As(err, &netErr):
+		return true
 	}
-	return strings.Contains(err.Error(), "server selection") || strings.Contains(err.Error(), "connection")
+	return false
 }
 
 // Ping checks the primary is reachable.

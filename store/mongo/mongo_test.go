@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/bson"
+
 	"github.com/crypttalk/crypttalk/internal/testenv"
 	"github.com/crypttalk/crypttalk/store"
 	"github.com/crypttalk/crypttalk/store/storetest"
@@ -20,7 +22,16 @@ func TestConformance(t *testing.T) {
 		}
 		t.Cleanup(func() { s.Close() })
 		return s
-	})
+	}, storetest.WithLeftoverTxnClaim(plantTxnClaim))
+}
+
+// plantTxnClaim writes what earlier versions of PutMessage left when they
+// died between claiming (sender, txn_id) and inserting the message.
+func plantTxnClaim(t *testing.T, s store.Store, sender, txnID, messageID string) {
+	t.Helper()
+	if _, err := s.(*Store).txns.InsertOne(t.Context(), bson.M{"_id": txnKey(sender, txnID), "message_id": messageID}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestOutageAndRecovery(t *testing.T) {

@@ -87,7 +87,11 @@ func appender(t *testing.T, s store.Store) store.Appender {
 }
 
 func newAppend(conv, txn string) *store.Message {
-	return &store.Message{ID: store.NewID(), ConversationID: conv, Sender: alice, Recipient: bob, Type: store.TypeText, KeyID: "dk", TxnID: txn, CreatedAt: t0}
+	id := store.NewID()
+	if txn != "" {
+		id = store.TxnMessageID(alice, txn)
+	}
+	return &store.Message{ID: id, ConversationID: conv, Sender: alice, Recipient: bob, Type: store.TypeText, KeyID: "dk", TxnID: txn, CreatedAt: t0}
 }
 
 func sealSeq(seq int64) ([]byte, error) { return fmt.Appendf(nil, "sealed-%d", seq), nil }

@@ -13,6 +13,9 @@ var keyCases = []testCase{
 	{"PutGet", testKeyPutGet},
 	{"ListByOwnerNewestLast", testKeyListByOwner},
 	{"NotWrappedByPaging", testKeyNotWrappedBy},
+	{"WrappedByPaging", testKeyWrappedBy},
+	{"KeyCheckWrittenOnce", testKeyCheckOnce},
+	{"KeyCheckConcurrentFirstWriters", testKeyCheckRace},
 	{"Update", testKeyUpdate},
 	{"DeleteByOwner", testKeyDelete},
 }
@@ -147,4 +150,91 @@ func testKeyDelete(t *testing.T, s store.Store) {
 	page, err := s.ListDataKeysNotWrappedBy(ctx, "v2", "", 10)
 	must(t, err)
 	wantIDs(t, "left after delete", keyIDs(page), []string{"k3"})
+}
+
+func testKeyWrappedBy(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	versions := []string{"v1", "v2", "v1", "v3", "v2", "v1", "v1"}
+	var want []string
+	for i, v := range versions {
+		id := fmt.Sprintf("key%02d", len(versions)-i) // stored out of id order
+		putKey(t, s, id, fmt.Sprintf("!c%d", i%3), v, t0)
+		if v == "v1" {
+			want = append(want, id)
+		}
+	}
+	slices.Sort(want)
+	var got []string
+	for after, pages := "", 0; ; pages++ {
+		if pages > len(versions) {
+			t.Fatal("paging does not end")
+		}
+		page, err := s.ListDataKeysWrappedBy(ctx, "v1", after, 3)
+		must(t, err)
+		if len(page) > 3 {
+			t.Fatalf("page of %d over limit 3", len(page))
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, k := range page {
+			if k.MasterVersion != "v1" {
+				t.Fatalf("key %s is wrapped by %s", k.ID, k.MasterVersion)
+			}
+		}
+		got = append(got, keyIDs(page)...)
+		after = page[len(page)-1].ID
+	}
+	wantIDs(t, "keys wrapped by v1", got, want)
+	page, err := s.ListDataKeysWrappedBy(ctx, "v9", "", 10)
+	must(t, err)
+	wantIDs(t, "keys of an unused version", keyIDs(page), nil)
+}
+
+func testKeyCheckOnce(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	_, err := s.GetKeyCheck(ctx, "v1")
+	wantErr(t, err, store.ErrNotFound, "check of a version never used")
+	must(t, s.PutKeyCheck(ctx, &store.KeyCheck{Version: "v1", Sealed: []byte{1, 0, 0xff}, CreatedAt: t0}))
+	must(t, s.PutKeyCheck(ctx, &store.KeyCheck{Version: "v2", Sealed: []byte("two"), CreatedAt: t0}))
+	// A second check for v1 (another node's different key) is refused and
+	// the first one stays: the first writer decides what v1 is.
+	err = s.PutKeyCheck(ctx, &store.KeyCheck{Version: "v1", Sealed: []byte("other key"), CreatedAt: t0.Add(time.Hour)})
+	wantErr(t, err, store.ErrConflict, "second check of v1")
+	got, err := s.GetKeyCheck(ctx, "v1")
+	must(t, err)
+	if got.Version != "v1" || string(got.Sealed) != "\x01\x00\xff" || !got.CreatedAt.Equal(t0) {
+		t.Fatalf("GetKeyCheck(v1) = %+v", got)
+	}
+	if got, err := s.GetKeyCheck(ctx, "v2"); err != nil || string(got.Sealed) != "two" {
+		t.Fatalf("GetKeyCheck(v2) = %+v, %v", got, err)
+	}
+	_, err = s.GetKeyCheck(ctx, "v3")
+	wantErr(t, err, store.ErrNotFound, "check of v3")
+}
+
+func testKeyCheckRace(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	errs := parallel(8, func(i int) error {
+		return s.PutKeyCheck(ctx, &store.KeyCheck{Version: "v1", Sealed: fmt.Appendf(nil, "node-%d", i), CreatedAt: t0})
+	})
+	winner := -1
+	for i, err := range errs {
+		if err == nil {
+			if winner >= 0 {
+				t.Fatalf("two first writers of the check of v1: %d and %d", winner, i)
+			}
+			winner = i
+			continue
+		}
+		wantErr(t, err, store.ErrConflict, "losing first writer")
+	}
+	if winner < 0 {
+		t.Fatal("no writer won")
+	}
+	got, err := s.GetKeyCheck(ctx, "v1")
+	must(t, err)
+	if want := fmt.Sprintf("node-%d", winner); string(got.Sealed) != want {
+		t.Fatalf("stored check %q, the winner wrote %q", got.Sealed, want)
+	}
 }

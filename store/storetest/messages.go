@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -54,12 +55,24 @@ func testMsgConflictTxn(t *testing.T, s store.Store) {
 	first := send(t, s, "!m", alice, func(m *store.Message) { m.TxnID = "txn-1" })
 	seq, err := s.NextSeq(ctx, "!m", t0)
 	must(t, err)
-	dup := &store.Message{ID: store.NewID(), ConversationID: "!m", Seq: seq, Sender: alice, Recipient: bob, TxnID: "txn-1", CreatedAt: t0}
+	dup := &store.Message{ID: store.TxnMessageID(alice, "txn-1"), ConversationID: "!m", Seq: seq, Sender: alice, Recipient: bob, TxnID: "txn-1", Body: []byte("dup"), CreatedAt: t0}
 	wantErr(t, s.PutMessage(ctx, dup), store.ErrConflict, "same (sender, txn_id)")
-	_, err = s.GetMessage(ctx, dup.ID)
-	wantErr(t, err, store.ErrNotFound, "refused message")
-	// The refused put took nothing: its seq is still free.
-	dup.ID, dup.TxnID = store.NewID(), "txn-2"
+	got, err := s.GetMessage(ctx, first.ID)
+	must(t, err)
+	if got.Seq != first.Seq || !bytes.Equal(got.Body, first.Body) {
+		t.Fatalf("the refused duplicate changed the stored message: %+v", got)
+	}
+	// A txn message must carry its derived id; any other is refused
+	// before a write, even for a fresh txn id.
+	bad := *dup
+	bad.ID, bad.TxnID = store.NewID(), "txn-3"
+	if err := s.PutMessage(ctx, &bad); !errors.Is(err, store.ErrTxnMessageID) {
+		t.Fatalf("txn message with a random id: %v, want ErrTxnMessageID", err)
+	}
+	_, err = s.GetMessageByTxn(ctx, alice, "txn-3")
+	wantErr(t, err, store.ErrNotFound, "txn of a refused message")
+	// The refused puts took nothing: their seq is still free.
+	dup.ID, dup.TxnID = store.TxnMessageID(alice, "txn-2"), "txn-2"
 	must(t, s.PutMessage(ctx, dup))
 	// Another sender may use the same txn id; an empty txn id never clashes.
 	send(t, s, "!m", bob, func(m *store.Message) { m.TxnID = "txn-1" })
@@ -80,7 +93,7 @@ func testMsgConflictSeq(t *testing.T, s store.Store) {
 	dup := *first
 	dup.ID, dup.Body = store.NewID(), []byte("other")
 	wantErr(t, s.PutMessage(ctx, &dup), store.ErrConflict, "same (conversation, seq)")
-	dup.TxnID = "txn-x"
+	dup.ID, dup.TxnID = store.TxnMessageID(alice, "txn-x"), "txn-x"
 	wantErr(t, s.PutMessage(ctx, &dup), store.ErrConflict, "same (conversation, seq) with a txn id")
 	_, err := s.GetMessageByTxn(ctx, alice, "txn-x")
 	wantErr(t, err, store.ErrNotFound, "txn of a refused message")
@@ -90,7 +103,7 @@ func testMsgConflictSeq(t *testing.T, s store.Store) {
 		t.Fatal("a refused put changed the stored message")
 	}
 	// The same seq in another conversation is fine.
-	dup.ID, dup.ConversationID = store.NewID(), "!n"
+	dup.ConversationID = "!n"
 	must(t, s.PutMessage(ctx, &dup))
 }
 
@@ -103,7 +116,7 @@ func testMsgConcurrentTxn(t *testing.T, s store.Store) {
 		if err != nil {
 			return err
 		}
-		return s.PutMessage(ctx, &store.Message{ID: store.NewID(), ConversationID: "!m", Seq: seq, Sender: alice, Recipient: bob, TxnID: "retry", CreatedAt: t0})
+		return s.PutMessage(ctx, &store.Message{ID: store.TxnMessageID(alice, "retry"), ConversationID: "!m", Seq: seq, Sender: alice, Recipient: bob, TxnID: "retry", CreatedAt: t0})
 	})
 	wantOneWinner(t, "10 puts with one txn id", errs)
 	ms, err := s.ListMessages(ctx, "!m", store.MessageRange{Limit: 50, Now: t0})
