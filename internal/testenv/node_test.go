@@ -3,6 +3,7 @@ package testenv
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 const raceSample = `level=INFO msg=listening
@@ -56,5 +57,15 @@ func TestNodeFailsTheTestOnARaceReport(t *testing.T) {
 	}
 	if !strings.Contains(n.RaceReports(), "main.go:10") {
 		t.Fatalf("RaceReports = %q", n.RaceReports())
+	}
+}
+
+func TestPoll(t *testing.T) {
+	n := 0
+	if !Poll(time.Minute, func() bool { n++; return n == 3 }) || n != 3 {
+		t.Fatalf("Poll stopped after %d calls", n)
+	}
+	if Poll(0, func() bool { return false }) {
+		t.Fatal("Poll reported a condition that never held")
 	}
 }
