@@ -18,6 +18,15 @@ type keyCache struct {
 	mu      sync.RWMutex
 	byID    map[string]cachedKey
 	current map[string]string // owner -> key id used for new data
+
+	// checked holds the (keyring, version) pairs whose key check passed,
+	// so a version is checked once per keyring, not per new data key.
+	checked sync.Map // checkedVersion -> struct{}
+}
+
+type checkedVersion struct {
+	ring    *vault.Keyring
+	version string
 }
 
 type cachedKey struct {
@@ -98,9 +107,15 @@ func (s *Service) currentKey(ctx context.Context, owner string) (string, []byte,
 // sealed record names its key id.
 func (s *Service) newDataKey(ctx context.Context, owner string) (string, []byte, error) {
 	dek := vault.NewDataKey()
-	version, wrapped, err := s.Keyring().Wrap(dek, owner)
+	ring := s.Keyring()
+	version, wrapped, err := ring.Wrap(dek, owner)
 	if err != nil {
 		return "", nil, Internal(err)
+	}
+	// A version added at run time (rotation) gets its check on first use,
+	// and a key that contradicts the stored check wraps nothing.
+	if err := s.checkMasterKey(ctx, ring, version); err != nil {
+		return "", nil, AsError(err)
 	}
 	k := &store.DataKey{ID: store.NewID(), Owner: owner, MasterVersion: version, Wrapped: wrapped, CreatedAt: s.now().UTC()}
 	if err := s.store.PutDataKey(ctx, k); err != nil {
@@ -197,3 +212,84 @@ func (s *Service) rewrapOne(ctx context.Context, ring *vault.Keyring, k *store.D
 // SetKeyring swaps the master keyring (rotation). Callers add a new active
 // version, Rewrap, and only then drop the old version.
 func (s *Service) SetKeyring(ring *vault.Keyring) { s.ring.Store(ring) }
+
+// ErrWrongMasterKey reports a configured master key that is not the key
+// the store's data was written with under the same version label.
+var ErrWrongMasterKey = errors.New("wrong master key")
+
+// CheckMasterKeys makes sure that each version of the keyring is the key
+// this store knows under that label, so that a node with a wrong key
+// refuses to start instead of answering every read with an error. A
+// version's check value is written the first time it is seen (a new
+// installation, or a version added by rotation); retired versions are not
+// looked at. New calls it.
+func (s *Service) CheckMasterKeys(ctx context.Context) error {
+	ring := s.Keyring()
+	for _, v := range ring.Versions() {
+		if err := s.checkMasterKey(ctx, ring, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Service) checkMasterKey(ctx context.Context, ring *vault.Keyring, version string) error {
+	done := checkedVersion{ring, version}
+	if _, ok := s.keys.checked.Load(done); ok {
+		return nil
+	}
+	// Two rounds: losing the race to write the first check means
+	// checking against the winner's.
+	for range 2 {
+		c, err := s.store.GetKeyCheck(ctx, version)
+		switch {
+		case err == nil:
+			if err := ring.OpenCheck(version, c.Sealed); err != nil {
+				return fmt.Errorf("%w: master key %s is not the key this store was written with (its key check, stored %s, does not open); "+
+					"check the configured master keys (CRYPTTALK_MASTER_KEYS or the data dir's key file)", ErrWrongMasterKey, version, c.CreatedAt.Format("2006-01-02"))
+			}
+			s.keys.checked.Store(done, struct{}{})
+			return nil
+		case !errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("read the key check of master key %s: %w", version, err)
+		}
+		if err := s.proveOnDataKeys(ctx, ring, version); err != nil {
+			return err
+		}
+		sealed, err := ring.SealCheck(version)
+		if err != nil {
+			return err
+		}
+		err = s.store.PutKeyCheck(ctx, &store.KeyCheck{Version: version, Sealed: sealed, CreatedAt: s.now().UTC()})
+		if err == nil {
+			s.log.InfoContext(ctx, "stored the key check of a master key version", "version", version)
+			s.keys.checked.Store(done, struct{}{})
+			return nil
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("store the key check of master key %s: %w", version, err)
+		}
+	}
+	return fmt.Errorf("the key check of master key %s keeps changing", version)
+}
+
+// proveOnDataKeys is the check of a store written before key checks
+// existed: if version wrapped data keys, the configured key must open at
+// least one of a few of them (an AEAD opens nothing under a wrong key), so
+// a wrong key is refused rather than recorded as the right one.
+func (s *Service) proveOnDataKeys(ctx context.Context, ring *vault.Keyring, version string) error {
+	keys, err := s.store.ListDataKeysWrappedBy(ctx, version, "", 3)
+	if err != nil {
+		return fmt.Errorf("read data keys of master key %s: %w", version, err)
+	}
+	for _, k := range keys {
+		if _, err := ring.Unwrap(version, k.Wrapped, k.Owner); err == nil {
+			return nil
+		}
+	}
+	if len(keys) > 0 {
+		return fmt.Errorf("%w: master key %s opens none of the data keys stored under %s; "+
+			"check the configured master keys (CRYPTTALK_MASTER_KEYS or the data dir's key file)", ErrWrongMasterKey, version, version)
+	}
+	return nil
+}

@@ -141,6 +141,9 @@ func New(ctx context.Context, opts Options, d Deps) (*Service, error) {
 		s.metrics = noMetrics{}
 	}
 	s.ring.Store(d.Keyring)
+	if err := s.CheckMasterKeys(ctx); err != nil {
+		return nil, err
+	}
 	sub, err := d.Bus.Subscribe(ctx, pubsub.TopicControl, s.onControl)
 	if err != nil {
 		return nil, err
