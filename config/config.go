@@ -96,6 +96,13 @@ type Limits struct {
 	WSPingInterval   time.Duration `mapstructure:"ws_ping_interval"`   // heartbeat period
 	HistoryMax       int           `mapstructure:"history_max"`        // messages per history page
 
+	// Abuse limits of the WebSocket gateway and the HTTP listener.
+	WSFrameRate      int           `mapstructure:"ws_frame_rate"`       // client frames per second one socket may sustain (over: close 4003)
+	WSFrameBurst     int           `mapstructure:"ws_frame_burst"`      // client frames one socket may send at once
+	WSSocketsPerUser int           `mapstructure:"ws_sockets_per_user"` // open sockets of one user on one node (over: close 4004)
+	WSPendingPerIP   int           `mapstructure:"ws_pending_per_ip"`   // unauthenticated sockets of one address (over: 429 / close 4004)
+	HeaderTimeout    time.Duration `mapstructure:"header_timeout"`      // time to send a request's headers (slowloris)
+
 	// Files kept on disk.
 	PendingUploadTTL time.Duration `mapstructure:"pending_upload_ttl"` // an upload no message announced is removed after this
 	VoicePlayGrace   time.Duration `mapstructure:"voice_play_grace"`   // a played-out voice stays readable its duration plus this
@@ -156,6 +163,11 @@ func Default() Config {
 			WSSendQueue:      256,
 			WSAuthTimeout:    10 * time.Second,
 			WSPingInterval:   25 * time.Second,
+			WSFrameRate:      20,
+			WSFrameBurst:     100,
+			WSSocketsPerUser: 20,
+			WSPendingPerIP:   32,
+			HeaderTimeout:    10 * time.Second,
 			HistoryMax:       200,
 
 			PendingUploadTTL: time.Hour,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 
 	"github.com/crypttalk/crypttalk/chat"
 	"github.com/crypttalk/crypttalk/server/gateway"
@@ -26,6 +27,8 @@ type Options struct {
 	WSSendQueue    int
 	WSAuthTimeout  time.Duration
 	WSPingInterval time.Duration
+	WSLimits       gateway.Limits // frame budget and socket caps
+	HeaderTimeout  time.Duration  // a request's headers must arrive within this (slowloris)
 	Version        string
 	Logger         *slog.Logger
 	// Ready may add checks to /readyz (e.g. the federation queue).
@@ -66,7 +69,7 @@ func New(svc *chat.Service, opts Options) (*Server, error) {
 	svc.SetMetrics(s.metrics)
 	s.gw = gateway.New(svc, gateway.Options{
 		AuthTimeout: opts.WSAuthTimeout, PingInterval: opts.WSPingInterval, SendQueue: opts.WSSendQueue,
-		JSONDepth: opts.JSONDepth, Logger: opts.Logger, Metrics: s.metrics,
+		JSONDepth: opts.JSONDepth, Logger: opts.Logger, Metrics: s.metrics, Limits: opts.WSLimits,
 	})
 	s.public = s.newApp()
 	s.routes(s.public)
@@ -76,7 +79,7 @@ func New(svc *chat.Service, opts Options) (*Server, error) {
 }
 
 func (s *Server) newApp() *fiber.App {
-	return fiber.New(fiber.Config{
+	return s.headerDeadline(fiber.New(fiber.Config{
 		AppName:                      "crypttalk",
 		ErrorHandler:                 s.errorHandler,
 		Immutable:                    true, // handler values may outlive fasthttp's buffers
@@ -87,7 +90,25 @@ func (s *Server) newApp() *fiber.App {
 		WriteTimeout:                 120 * time.Second,
 		IdleTimeout:                  120 * time.Second,
 		DisableStartupMessage:        true,
-	})
+	}))
+}
+
+// headerDeadline gives a request's headers opts.HeaderTimeout to arrive,
+// so half-sent requests (slowloris) are dropped in seconds; once the
+// headers are in, the body still has the app's ReadTimeout, so slow
+// uploads keep working. fasthttp arms ReadTimeout when it starts reading a
+// request and HeaderReceived's ReadTimeout once the headers are read.
+func (s *Server) headerDeadline(app *fiber.App) *fiber.App {
+	if s.opts.HeaderTimeout <= 0 {
+		return app
+	}
+	body := app.Config().ReadTimeout
+	srv := app.Server()
+	srv.ReadTimeout = s.opts.HeaderTimeout
+	srv.HeaderReceived = func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+		return fasthttp.RequestConfig{ReadTimeout: body}
+	}
+	return app
 }
 
 // Gateway returns the WebSocket gateway (for bus reconnect hooks).

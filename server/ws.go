@@ -25,8 +25,20 @@ func (s *Server) wsUpgrade(c *fiber.Ctx) error {
 	if !s.originAllowed(c) {
 		return chat.Forbidden("this origin may not open a WebSocket here")
 	}
+	// Refused before the upgrade while the address holds its share of
+	// unauthenticated sockets; the gateway enforces the cap exactly.
+	ip := s.clientIP(c)
+	if s.gw.PendingFull(ip) {
+		return &chat.Error{Status: fiber.StatusTooManyRequests, Code: chat.CodeRateLimited, RetryAfter: time.Second,
+			Msg: "too many unauthenticated sockets from this address, authenticate the open ones first"}
+	}
+	c.Locals(wsClientIP, ip)
 	return c.Next()
 }
+
+// wsClientIP is the Locals key of the client address, carried from the
+// upgrade request into the socket.
+const wsClientIP = "ct.ws.ip"
 
 // wsHandler adapts a socket to the gateway. Compression stays off: no
 // decompression bombs, and frames are small.
@@ -37,14 +49,19 @@ func (s *Server) wsHandler() fiber.Handler {
 		conn.SetPongHandler(func(string) error {
 			return conn.SetReadDeadline(time.Now().Add(2 * ping))
 		})
-		s.gw.Serve(context.Background(), &wsTransport{conn: conn})
+		ip, _ := conn.Locals(wsClientIP).(string)
+		s.gw.Serve(context.Background(), &wsTransport{conn: conn, ip: ip})
 	}, websocket.Config{EnableCompression: false, ReadBufferSize: 1 << 10, WriteBufferSize: 4 << 10, WriteBufferPool: writeBuffers})
 }
 
 // wsTransport is gateway.Transport over a fasthttp websocket.
 type wsTransport struct {
 	conn *websocket.Conn
+	ip   string
 }
+
+// RemoteIP is the client's address for the gateway's per-address cap.
+func (t *wsTransport) RemoteIP() string { return t.ip }
 
 func (t *wsTransport) ReadFrame() ([]byte, error) {
 	_, b, err := t.conn.ReadMessage()

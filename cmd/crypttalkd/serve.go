@@ -14,6 +14,7 @@ import (
 	"github.com/crypttalk/crypttalk/config"
 	"github.com/crypttalk/crypttalk/pubsub"
 	"github.com/crypttalk/crypttalk/server"
+	"github.com/crypttalk/crypttalk/server/gateway"
 	"github.com/crypttalk/crypttalk/store"
 )
 
@@ -170,5 +171,10 @@ func serverOptions(cfg *config.Config, log *slog.Logger) server.Options {
 		WSPingInterval: cfg.Limits.WSPingInterval,
 		Version:        version,
 		Logger:         log,
+		HeaderTimeout:  cfg.Limits.HeaderTimeout,
+		WSLimits: gateway.Limits{
+			FrameRate: float64(cfg.Limits.WSFrameRate), FrameBurst: cfg.Limits.WSFrameBurst,
+			SocketsPerUser: cfg.Limits.WSSocketsPerUser, PendingPerIP: cfg.Limits.WSPendingPerIP,
+		},
 	}
 }

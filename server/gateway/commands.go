@@ -21,8 +21,14 @@ var commands = map[string]command{
 }
 
 // handle dispatches one frame. Errors never close the socket: they are
-// answered with an error frame carrying the frame's id.
+// answered with an error frame carrying the frame's id. Only a socket that
+// overspends its frame budget is closed (4003), whatever the frames are:
+// the flood costs its sender, never the users it is aimed at.
 func (s *Session) handle(ctx context.Context, b []byte) {
+	if !s.budget.spend(s.g.abuse.lim) {
+		s.kill(CloseTooManyFrames, "too many frames, slow down")
+		return
+	}
 	var f Frame
 	if err := jsonx.Decode(b, &f, s.g.opts.JSONDepth); err != nil {
 		s.enqueue(encodeError(chat.BadJSON(err.Error()), nil))
@@ -72,7 +78,16 @@ func typing(ctx context.Context, s *Session, raw json.RawMessage) (any, error) {
 	if err := decodeData(raw, &d, s.g.opts.JSONDepth); err != nil {
 		return nil, err
 	}
-	return struct{}{}, s.g.svc.Typing(ctx, s.p, d.To, d.Typing)
+	peer, shared, err := s.g.svc.Contact(ctx, s.p, d.To)
+	if err != nil {
+		return nil, err
+	}
+	// Typing is best-effort: a signal to a stranger, or a repeat that the
+	// gate coalesces, is acknowledged and goes nowhere.
+	if shared && s.g.abuse.typing.pass(s.p.User.UserID, peer, d.Typing) {
+		s.g.svc.NotifyTyping(ctx, s.p, peer, d.Typing)
+	}
+	return struct{}{}, nil
 }
 
 func markRead(ctx context.Context, s *Session, raw json.RawMessage) (any, error) {

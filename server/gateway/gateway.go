@@ -18,6 +18,7 @@ type Options struct {
 	JSONDepth    int
 	Logger       *slog.Logger
 	Metrics      Metrics
+	Limits       Limits // abuse limits (caps.go)
 }
 
 // Metrics receives the gateway's measurements.
@@ -38,6 +39,8 @@ type Gateway struct {
 	log  *slog.Logger
 	hub  *hub
 	rcpt *receipts
+
+	abuse *guard // per-socket budgets, connection caps, typing gate
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -67,6 +70,7 @@ func New(svc *chat.Service, opts Options) *Gateway {
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &Gateway{svc: svc, opts: opts, log: opts.Logger, ctx: ctx, cancel: cancel}
 	g.hub = newHub(g)
+	g.abuse = newGuard(opts.Limits)
 	g.rcpt = newReceipts(svc, g.log)
 	g.wg.Add(2)
 	go func() {

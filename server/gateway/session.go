@@ -30,6 +30,8 @@ type Session struct {
 	pending   []*delivery
 	seen      seenSet
 	baseline  map[string]int64
+
+	budget frameBudget // client frames; the read loop's alone
 }
 
 // delivery is one event for one user, encoded once for all its sessions.
@@ -43,10 +45,20 @@ type delivery struct {
 // Serve runs a socket from the auth handshake to its end. It returns when
 // the socket is closed.
 func (g *Gateway) Serve(ctx context.Context, t Transport) {
+	authenticated, ok := g.admitPending(t)
+	if !ok {
+		return
+	}
 	p, since, err := g.handshake(ctx, t)
+	authenticated()
 	if err != nil {
 		return
 	}
+	leave, ok := g.admitUser(t, p)
+	if !ok {
+		return
+	}
+	defer leave()
 	s := &Session{
 		g: g, t: t, p: p,
 		out:  newSendQueue(g.opts.SendQueue),
@@ -62,6 +74,7 @@ func (g *Gateway) Serve(ctx context.Context, t Transport) {
 	}
 	g.opts.Metrics.Connections(1)
 	defer g.disconnect(s)
+	defer s.watchExpiry(ctx)()
 	wasOffline, err := g.svc.Bus().Presence().Connect(ctx, p.User.UserID)
 	if err != nil {
 		g.log.WarnContext(ctx, "presence connect failed", "err", err)

@@ -1,0 +1,234 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+
+	"github.com/crypttalk/crypttalk/client"
+	"github.com/crypttalk/crypttalk/internal/testenv"
+)
+
+// Close codes of docs/API.md that these tests hold the server to.
+const (
+	closeUnauthorized   = 4001
+	closeTooManyFrames  = 4003
+	closeTooManySockets = 4004
+)
+
+// authSocket opens a raw socket as c's user and reads up to ready.
+func authSocket(t *testing.T, n *testenv.Node, c *client.Client) *websocket.Conn {
+	t.Helper()
+	ws := rawSocket(t, n, nil)
+	if err := ws.WriteJSON(map[string]any{"event": "auth", "data": map[string]any{"token": c.Token}}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if f := readFrame(t, ws); f.Event == "ready" {
+			return ws
+		}
+	}
+}
+
+// eventsUntil reads conn's events up to the message text and returns the
+// typing events seen on the way, by sender.
+func eventsUntil(t *testing.T, conn *client.Conn, text string) map[string]int {
+	t.Helper()
+	typing := map[string]int{}
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case ev, ok := <-conn.Events():
+			if !ok {
+				t.Fatalf("socket closed (code %d) while waiting for %q", conn.CloseCode(), text)
+			}
+			switch ev.Name {
+			case "typing":
+				var d struct{ From string }
+				_ = json.Unmarshal(ev.Data, &d)
+				typing[d.From]++
+			case "msg-recieve":
+				if msgWith(text)(ev.Data) {
+					return typing
+				}
+			}
+		case <-timeout:
+			t.Fatalf("no message %q within 30s", text)
+		}
+	}
+}
+
+// TestWSAbuseFloodClosesTheFlooder replays the attack run: a user who
+// shares a conversation with the victim floods typing and other frames.
+// The flooder's socket is closed with 4003; the victim's stays open, gets
+// a handful of typing events at most, and still receives messages. A
+// stranger's typing never reaches the victim.
+func TestWSAbuseFloodClosesTheFlooder(t *testing.T) {
+	t.Parallel()
+	n := testenv.StartNode(t, testenv.NodeConfig{})
+	ctx := ctxT(t)
+	attacker, au := newUser(t, n, "flooder")
+	victim, vu := newUser(t, n, "victim")
+	stranger, su := newUser(t, n, "stranger")
+	if _, err := attacker.AddMsg(ctx, vu.UserID, "hi, we are contacts now", ""); err != nil {
+		t.Fatal(err)
+	}
+	v := connect(t, victim, nil)
+
+	// The stranger's typing is acknowledged and dropped; its message that
+	// follows is the sentinel.
+	s := connect(t, stranger, nil)
+	if _, err := s.Request(ctx, "typing", map[string]any{"to": vu.UserID, "typing": true}); err != nil {
+		t.Fatalf("typing to a stranger must be acknowledged: %v", err)
+	}
+	if _, err := s.SendMsg(ctx, vu.UserID, "stranger sentinel", ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := eventsUntil(t, v, "stranger sentinel"); got[su.UserID] != 0 {
+		t.Fatalf("a stranger's typing reached the victim %d times", got[su.UserID])
+	}
+
+	ws := authSocket(t, n, attacker)
+	frames := [][]byte{
+		[]byte(fmt.Sprintf(`{"event":"typing","data":{"to":%q,"typing":true}}`, vu.UserID)),
+		[]byte(fmt.Sprintf(`{"event":"typing","data":{"to":%q,"typing":false}}`, vu.UserID)),
+		[]byte(`{"event":"ping","id":1}`),
+		[]byte(`{"event":"no-such-event"}`),
+		[]byte(`not json`),
+		[]byte(`{"event":"read","data":{"conversation_id":"!nope","seq":1}}`),
+	}
+	sent := 0
+	_ = ws.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	for i := 0; i < 5000; i++ {
+		if err := ws.WriteMessage(websocket.TextMessage, frames[i%len(frames)]); err != nil {
+			break // the server closed the flooder
+		}
+		sent++
+	}
+	if code := closeCodeOf(t, ws); code != closeTooManyFrames {
+		t.Fatalf("flooder closed with %d after %d frames, want %d", code, sent, closeTooManyFrames)
+	}
+
+	if _, err := attacker.AddMsg(ctx, vu.UserID, "after the flood", ""); err != nil {
+		t.Fatal(err)
+	}
+	got := eventsUntil(t, v, "after the flood")
+	select {
+	case <-v.Done():
+		t.Fatalf("the victim's socket was closed (code %d)", v.CloseCode())
+	default:
+	}
+	// Coalesced and held to the pair's rate: a handful, not thousands.
+	if got[au.UserID] > 20 {
+		t.Fatalf("the victim got %d typing events from the flood", got[au.UserID])
+	}
+	t.Logf("flooder cut after %d frames written; victim saw %d typing events", sent, got[au.UserID])
+}
+
+// TestWSAbuseTokenExpiryClosesSocket: a socket is closed with 4001 when
+// its token expires, not kept open for ever.
+func TestWSAbuseTokenExpiryClosesSocket(t *testing.T) {
+	t.Parallel()
+	n := testenv.StartNode(t, testenv.NodeConfig{Env: []string{"CRYPTTALK_KEYS_TOKEN_TTL=2s"}})
+	c, _ := newUser(t, n, "shortlived")
+	conn, err := c.Connect(ctxT(t), nil)
+	if err != nil {
+		t.Fatalf("connect within the token's 2 s: %v", err)
+	}
+	defer conn.Close()
+	select {
+	case <-conn.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("socket still open 30 s after its token expired")
+	}
+	if code := conn.CloseCode(); code != closeUnauthorized {
+		t.Fatalf("closed with %d at token expiry, want %d", code, closeUnauthorized)
+	}
+}
+
+// TestWSAbuseSocketCaps: the 21st socket of one user is refused with 4004
+// (after an error frame), and unauthenticated sockets of one address stop
+// at the cap (HTTP 429 before the upgrade, or 4004 if one slipped past).
+func TestWSAbuseSocketCaps(t *testing.T) {
+	t.Parallel()
+	n := testenv.StartNode(t, testenv.NodeConfig{Env: []string{"CRYPTTALK_LIMITS_WS_PENDING_PER_IP=8"}})
+	c, _ := newUser(t, n, "hoarder")
+	for i := 0; i < 20; i++ {
+		connect(t, c, nil)
+	}
+	ws := rawSocket(t, n, nil)
+	if err := ws.WriteJSON(map[string]any{"event": "auth", "data": map[string]any{"token": c.Token}}); err != nil {
+		t.Fatal(err)
+	}
+	if f := readFrame(t, ws); f.Event != "error" || !strings.Contains(string(f.Data), "CT_RATE_LIMITED") {
+		t.Fatalf("21st socket got %s %s, want error CT_RATE_LIMITED", f.Event, f.Data)
+	}
+	if code := closeCodeOf(t, ws); code != closeTooManySockets {
+		t.Fatalf("21st socket closed with %d, want %d", code, closeTooManySockets)
+	}
+	// Another user of the same address is not affected.
+	other, _ := newUser(t, n, "neighbour")
+	connect(t, other, nil)
+
+	for i := 0; i < 8; i++ {
+		rawSocket(t, n, nil) // held without auth
+	}
+	// The held sockets are counted once the gateway runs them; until then
+	// a ninth may still be upgraded and is then closed with 4004.
+	refused := testenv.Poll(20*time.Second, func() bool {
+		conn, resp, err := websocket.DefaultDialer.Dial("ws://"+n.Addr+"/ws", nil)
+		if err != nil {
+			if resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+				t.Fatalf("ninth unauthenticated socket: %v (HTTP %v), want 429", err, resp)
+			}
+			if resp.Header.Get("Retry-After") == "" {
+				t.Fatal("429 without Retry-After")
+			}
+			return true
+		}
+		defer conn.Close()
+		return closeCodeOf(t, conn) == closeTooManySockets
+	})
+	if !refused {
+		t.Fatal("a ninth unauthenticated socket from one address was accepted")
+	}
+}
+
+// TestWSAbuseSlowlorisHeaders: a request whose headers never finish is
+// dropped after limits.header_timeout, not held for the 60 s body timeout.
+func TestWSAbuseSlowlorisHeaders(t *testing.T) {
+	t.Parallel()
+	n := testenv.StartNode(t, testenv.NodeConfig{Env: []string{"CRYPTTALK_LIMITS_HEADER_TIMEOUT=1s"}})
+	conn, err := net.Dial("tcp", n.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")); err != nil {
+		t.Fatal(err)
+	}
+	// Generous bound, well under the old 60 s: the server must hang up.
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	_, err = bufio.NewReader(conn).ReadString(0) // reads until the server closes
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatal("a half-sent request was still open after 30 s")
+	}
+	// A whole request still gets its answer.
+	resp, err := http.Get(n.URL() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz %d", resp.StatusCode)
+	}
+}
