@@ -5,6 +5,16 @@ set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# buildah builds the container image in deploy/test (no Docker engine here).
+command -v buildah >/dev/null 2>&1 || need+=(buildah)
+
+# helm renders the chart in deploy/test; built once from the Go module proxy
+# into GOPATH/bin, where the test looks for it.
+HELM_VERSION=v3.22.0
+if ! command -v helm >/dev/null 2>&1 && [ ! -x "$(go env GOPATH)/bin/helm" ]; then
+	echo "building helm $HELM_VERSION (once, into $(go env GOPATH)/bin)"
+	(cd / && GOFLAGS=-mod=mod go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION")
+fi
 
 if [ ${#need[@]} -eq 0 ]; then
 	exit 0
