@@ -89,6 +89,7 @@ type Limits struct {
 	VoiceBytes       int64         `mapstructure:"voice_bytes"`        // one voice message
 	VoiceMaxDuration time.Duration `mapstructure:"voice_max_duration"` // length of one voice message
 	BodyBytes        int           `mapstructure:"body_bytes"`         // one HTTP request body
+	JSONBodyBytes    int           `mapstructure:"json_body_bytes"`    // one JSON request body (all but uploads and avatars)
 	JSONDepth        int           `mapstructure:"json_depth"`         // nesting of a JSON document
 	WSFrameBytes     int           `mapstructure:"ws_frame_bytes"`     // one WebSocket frame (close 1009)
 	WSSendQueue      int           `mapstructure:"ws_send_queue"`      // frames queued per socket before it is cut
@@ -158,6 +159,7 @@ func Default() Config {
 			VoiceBytes:       10 << 20,
 			VoiceMaxDuration: 10 * time.Minute,
 			BodyBytes:        11 << 20, // a maximal file plus multipart overhead
+			JSONBodyBytes:    64 << 10, // a message at its limit with room for escapes; no 11 MiB logins
 			JSONDepth:        32,
 			WSFrameBytes:     64 << 10,
 			WSSendQueue:      256,

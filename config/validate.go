@@ -159,6 +159,9 @@ func (c *Config) checkLimits(p *problems) {
 	if need := max(l.FileBytes, l.VoiceBytes, int64(l.MessageBytes)); int64(l.BodyBytes) < need {
 		p.add("limits.body_bytes", "%d is below %d: a request at the file, voice or message limit would be refused", l.BodyBytes, need)
 	}
+	if l.JSONBodyBytes < l.MessageBytes {
+		p.add("limits.json_body_bytes", "%d is below limits.message_bytes (%d): a message at the limit could not be sent over REST", l.JSONBodyBytes, l.MessageBytes)
+	}
 	if l.WSFrameBytes < l.MessageBytes {
 		p.add("limits.ws_frame_bytes", "%d is below limits.message_bytes (%d): a message at the limit could not be sent over WebSocket", l.WSFrameBytes, l.MessageBytes)
 	}

@@ -22,6 +22,8 @@ type Options struct {
 	TrustedProxies []string // IPs or CIDRs whose X-Forwarded-For is believed
 	AllowedOrigins []string // browser origins allowed besides the server's own host
 	BodyBytes      int
+	JSONBodyBytes  int  // a JSON request body (every route but uploads)
+	AdminListener  bool // the admin API and pprof live on their own listener only
 	JSONDepth      int
 	WSFrameBytes   int64
 	WSSendQueue    int
@@ -54,6 +56,9 @@ func New(svc *chat.Service, opts Options) (*Server, error) {
 	}
 	if opts.BodyBytes <= 0 {
 		opts.BodyBytes = 11 << 20
+	}
+	if opts.JSONBodyBytes <= 0 {
+		opts.JSONBodyBytes = 64 << 10
 	}
 	if opts.JSONDepth <= 0 {
 		opts.JSONDepth = 32

@@ -164,6 +164,8 @@ func serverOptions(cfg *config.Config, log *slog.Logger) server.Options {
 		TrustedProxies: cfg.Server.TrustedProxies,
 		AllowedOrigins: cfg.Server.AllowedOrigins,
 		BodyBytes:      cfg.Limits.BodyBytes,
+		JSONBodyBytes:  cfg.Limits.JSONBodyBytes,
+		AdminListener:  cfg.Server.AdminListen != "",
 		JSONDepth:      cfg.Limits.JSONDepth,
 		WSFrameBytes:   int64(cfg.Limits.WSFrameBytes),
 		WSSendQueue:    cfg.Limits.WSSendQueue,
