@@ -9,6 +9,10 @@ import (
 	"github.com/crypttalk/crypttalk/chat"
 )
 
+// avatarBodyBytes is the one JSON body above the JSON limit: an avatar at
+// its size limit, base64-encoded in a data URL.
+const avatarBodyBytes = chat.MaxAvatarBytes*4/3 + 4<<10
+
 type credentialsBody struct {
 	Username string `json:"username"`
 	Email    string `json:"email"`
@@ -54,7 +58,7 @@ func (s *Server) setAvatar(c *fiber.Ctx) error {
 	var b struct {
 		Image string `json:"image"`
 	}
-	if err := s.decode(c, &b); err != nil {
+	if err := s.decodeWithin(c, &b, avatarBodyBytes); err != nil {
 		return err
 	}
 	img, err := s.svc.SetAvatar(c.UserContext(), principal(c), param(c, "userId"), b.Image)

@@ -55,9 +55,14 @@ func fiberError(fe *fiber.Error) *chat.Error {
 	}
 }
 
-// decode reads a JSON body within the body limit and the depth limit.
+// decode reads a JSON body within the JSON body limit and the depth limit.
 func (s *Server) decode(c *fiber.Ctx, v any) error {
-	b, err := s.readBody(c, int64(s.opts.BodyBytes))
+	return s.decodeWithin(c, v, int64(s.opts.JSONBodyBytes))
+}
+
+// decodeWithin is decode with a route's own body limit (avatars).
+func (s *Server) decodeWithin(c *fiber.Ctx, v any, limit int64) error {
+	b, err := s.readBody(c, limit)
 	if err != nil {
 		return err
 	}
@@ -67,24 +72,41 @@ func (s *Server) decode(c *fiber.Ctx, v any) error {
 	return nil
 }
 
+// localsBodyRead marks a request whose body was read to its end, so the
+// connection can carry another request.
+const localsBodyRead = "body_read"
+
 // readBody reads at most limit bytes. Request bodies are streamed (so that
-// uploads never sit in memory), which is why the limit is enforced here.
+// uploads never sit in memory), which is why the limit is enforced here: a
+// Content-Length over it is refused before a byte of the body is read, and
+// a chunked body is cut at limit+1 bytes. Either way the rest stays unread
+// and the connection is closed after the answer (see closeUnread).
 func (s *Server) readBody(c *fiber.Ctx, limit int64) ([]byte, error) {
 	if cl := c.Request().Header.ContentLength(); cl > 0 && int64(cl) > limit {
-		return nil, chat.TooLarge("the request body is too large")
+		return nil, tooLarge(limit)
 	}
 	r := c.Context().RequestBodyStream()
 	if r == nil {
-		return c.Body(), nil
+		b := c.Body()
+		if int64(len(b)) > limit {
+			return nil, tooLarge(limit)
+		}
+		c.Locals(localsBodyRead, true)
+		return b, nil
 	}
 	b, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, chat.Invalid("could not read the request body")
 	}
 	if int64(len(b)) > limit {
-		return nil, chat.TooLarge("the request body is too large")
+		return nil, tooLarge(limit)
 	}
+	c.Locals(localsBodyRead, true)
 	return b, nil
+}
+
+func tooLarge(limit int64) error {
+	return chat.TooLarge("the request body is over " + strconv.FormatInt(limit, 10) + " bytes")
 }
 
 func ok(c *fiber.Ctx, fields fiber.Map) error {

@@ -11,7 +11,7 @@ import (
 
 // routes is the public API, in one table (SPEC.md).
 func (s *Server) routes(app *fiber.App) {
-	app.Use(recover.New(), requestIDs, s.observe, securityHeaders)
+	app.Use(recover.New(), requestIDs, s.observe, closeUnread, securityHeaders)
 	if len(s.opts.AllowedOrigins) > 0 {
 		app.Use(cors.New(cors.Config{AllowOrigins: joinOrigins(s.opts.AllowedOrigins), AllowHeaders: "Authorization, Content-Type"}))
 	}
@@ -39,14 +39,18 @@ func (s *Server) routes(app *fiber.App) {
 	authed.Put("/conversations/:peer/timer", s.setTimer)
 	authed.Delete("/conversations/:peer", s.destroyConversation)
 
-	s.adminAPI(app.Group("/_admin/v1", s.adminOnly))
+	if !s.opts.AdminListener {
+		// Without an admin listener this is the only way ctl reaches the
+		// admin API; with one, the public listener knows nothing of it.
+		s.adminAPI(app.Group("/_admin/v1", s.adminOnly))
+	}
 	s.webClient(app)
 }
 
 // adminRoutes is the admin listener: /metrics open, the admin API behind
 // the admin token.
 func (s *Server) adminRoutes(app *fiber.App) {
-	app.Use(recover.New(), requestIDs, s.observe)
+	app.Use(recover.New(), requestIDs, s.observe, closeUnread)
 	app.Get("/healthz", s.healthz)
 	app.Get("/readyz", s.readyz)
 	app.Get("/metrics", s.metricsHandler)

@@ -120,17 +120,21 @@ func TestOperations(t *testing.T) {
 	if status, _ := get(n.URL()+"/healthz", ""); status != 200 {
 		t.Fatal("healthz")
 	}
-	if status, _ := get(n.URL()+"/_admin/v1/users", alice.Token); status != 401 {
+	// With an admin listener the admin API lives there only.
+	if status, _ := get("http://"+admin+"/_admin/v1/users", alice.Token); status != 401 {
 		t.Fatal("a user's token opened the admin API")
 	}
-	if status, body := get(n.URL()+"/_admin/v1/users", token); status != 200 || !strings.Contains(body, bu.UserID) {
+	if status, _ := get(n.URL()+"/_admin/v1/users", token); status != 404 {
+		t.Fatalf("admin API on the public listener: %d, want 404", status)
+	}
+	if status, body := get("http://"+admin+"/_admin/v1/users", token); status != 200 || !strings.Contains(body, bu.UserID) {
 		t.Fatalf("admin users: %d", status)
 	}
 
 	// Deactivation: sockets close, tokens stop, a correct login is 403.
 	carol, cu := newUser(t, n, "carol")
 	cconn := connect(t, carol, nil)
-	req, _ := http.NewRequest("POST", n.URL()+"/_admin/v1/users/"+cu.ID+"/deactivate", nil)
+	req, _ := http.NewRequest("POST", "http://"+admin+"/_admin/v1/users/"+cu.ID+"/deactivate", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != 200 {
