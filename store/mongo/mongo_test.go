@@ -80,3 +80,36 @@ func TestOutageAndRecovery(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// BenchmarkPutTxnMessage compares the one-insert put of a message with a
+// txn id against the claim-then-insert put it replaced (emulated here).
+func BenchmarkPutTxnMessage(b *testing.B) {
+	srv := testenv.StartMongo(b)
+	s, err := Open(context.Background(), srv.URLFor(store.NewID()[:12]), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if _, err := s.EnsureConversation(ctx, &store.Conversation{ID: "!b", Members: []string{"@a:x", "@b:x"}}); err != nil {
+		b.Fatal(err)
+	}
+	var seq int64
+	put := func(b *testing.B, claimFirst bool) {
+		for i := 0; i < b.N; i++ {
+			seq++
+			txn := store.NewID()
+			m := &store.Message{ID: store.TxnMessageID("@a:x", txn), ConversationID: "!b", Seq: seq, Sender: "@a:x", Recipient: "@b:x", TxnID: txn, Body: []byte("sealed")}
+			if claimFirst {
+				if _, err := s.txns.InsertOne(ctx, bson.M{"_id": txnKey(m.Sender, txn), "message_id": m.ID}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := s.PutMessage(ctx, m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("one-insert", func(b *testing.B) { put(b, false) })
+	b.Run("claim-then-insert", func(b *testing.B) { put(b, true) })
+}
