@@ -15,7 +15,8 @@ build:
 	mkdir -p $(BIN)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
-# deps installs the real services the tests start: redis-server and Chromium.
+# deps installs the real services the tests start: redis-server and Chromium,
+# and the deploy tests' tools: buildah and helm (built from the Go module proxy).
 deps:
 	@./scripts/install-test-deps.sh
 
