@@ -25,9 +25,9 @@ vet:
 	$(GO) vet $(PKGS)
 
 # test runs every test, with the race detector, against real redis-server,
-# FerretDB (embedded) and the real binaries on loopback ports. The binaries
-# the tests start are built with -race too (CRYPTTALK_TEST_RACE=1), and a
-# race report in their output fails the test that started them.
+# FerretDB (embedded) and the real binaries on loopback ports. The crypttalkd
+# nodes of the end-to-end tests are built with -race too (CRYPTTALK_TEST_RACE=1),
+# and a race report in a node's output fails the test that started it.
 test: deps vet
 	CRYPTTALK_TEST_RACE=1 $(GO) test -race -count=1 -timeout 40m $(PKGS)
 	cd deploy/test && $(GO) vet ./... && $(GO) test -count=1 -timeout 15m ./...

@@ -22,13 +22,15 @@ var (
 	buildErr  error
 )
 
-// RaceEnv is the environment switch that makes Binary build the commands
-// with the race detector: `make test` sets it, so the real-binary tests
-// also catch data races in the server, not only in the test process.
-// It is off by default because a -race server is several times slower.
+// RaceEnv is the environment switch that makes the nodes StartNode runs
+// use a crypttalkd built with -race: `make test` sets it, so the
+// real-binary tests also catch data races in the server, not only in the
+// test process, and a race report fails the test (see Node.RaceReports).
+// It is off by default because a -race server is several times slower;
+// Binary (ctl, ctws, the load tool's server) stays a plain build.
 const RaceEnv = "CRYPTTALK_TEST_RACE"
 
-// raceBinaries reports whether RaceEnv asks for -race binaries.
+// raceBinaries reports whether RaceEnv asks for a -race server.
 func raceBinaries() bool {
 	v := os.Getenv(RaceEnv)
 	return v != "" && v != "0" && v != "false"
@@ -36,24 +38,46 @@ func raceBinaries() bool {
 
 // Binary builds a command of this module once per test process and
 // returns the path of the executable (name: "crypttalkd", "ctl", ...).
-// With RaceEnv set the commands are built with -race.
 func Binary(t testing.TB, name string) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		buildDir, buildErr = os.MkdirTemp("", "crypttalk-bin-")
-		if buildErr != nil {
-			return
+		if buildErr == nil {
+			buildErr = goBuild("build", "-o", buildDir+string(os.PathSeparator), "./cmd/...")
 		}
-		args := []string{"build", "-o", buildDir + string(os.PathSeparator)}
-		if raceBinaries() {
-			args = append(args, "-race")
-		}
-		buildErr = goBuild(append(args, "./cmd/...")...)
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
 	return filepath.Join(buildDir, name)
+}
+
+var (
+	raceOnce sync.Once
+	raceBin  string
+	raceErr  error
+)
+
+// serverBinary is the crypttalkd a Node runs: built with -race when
+// RaceEnv is set, else Binary's.
+func serverBinary(t testing.TB) string {
+	t.Helper()
+	if !raceBinaries() {
+		return Binary(t, "crypttalkd")
+	}
+	raceOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "crypttalk-race-bin-")
+		if err != nil {
+			raceErr = err
+			return
+		}
+		raceBin = filepath.Join(dir, "crypttalkd")
+		raceErr = goBuild("build", "-race", "-o", raceBin, "./cmd/crypttalkd")
+	})
+	if raceErr != nil {
+		t.Fatal(raceErr)
+	}
+	return raceBin
 }
 
 // goBuild runs the go command in the module root.
@@ -172,7 +196,7 @@ func (n *Node) noteRaces(logs string) {
 func (n *Node) Start() {
 	n.t.Helper()
 	n.logs = &syncBuffer{}
-	n.cmd = exec.Command(Binary(n.t, "crypttalkd"), "serve")
+	n.cmd = exec.Command(serverBinary(n.t), "serve")
 	n.cmd.Env = append(os.Environ(),
 		"CRYPTTALK_LISTEN="+n.Addr,
 		"CRYPTTALK_DATA_DIR="+n.DataDir,

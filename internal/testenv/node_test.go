@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -67,5 +68,24 @@ func TestPoll(t *testing.T) {
 	}
 	if Poll(0, func() bool { return false }) {
 		t.Fatal("Poll reported a condition that never held")
+	}
+}
+
+func TestServerBinaryBuiltWithRaceUnderRaceEnv(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds crypttalkd")
+	}
+	t.Setenv(RaceEnv, "1")
+	bin := serverBinary(t)
+	out, err := exec.Command("go", "version", "-m", bin).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go version -m: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "-race=true") {
+		t.Fatalf("%s was not built with -race:\n%s", bin, out)
+	}
+	t.Setenv(RaceEnv, "0")
+	if serverBinary(t) == bin {
+		t.Fatal("RaceEnv=0 still gives the -race server")
 	}
 }
