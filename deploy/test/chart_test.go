@@ -519,6 +519,15 @@ func TestChartTemplatesLookUpGeneratedSecrets(t *testing.T) {
 			t.Errorf("secrets.yaml lacks %q", want)
 		}
 	}
+	notes, err := os.ReadFile(filepath.Join(chartDir(), "templates", "NOTES.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"GitOps", "masterKeys.existingSecret", "ctl health", "port-forward"} {
+		if !strings.Contains(string(notes), want) {
+			t.Errorf("NOTES.txt lacks %q", want)
+		}
+	}
 }
 
 // TestChartRefusesBrokenValues: the guards fail with a message that says
@@ -535,6 +544,9 @@ func TestChartRefusesBrokenValues(t *testing.T) {
 		{"autoscaling without mongo", []string{"autoscaling.enabled=true"}, "needs MongoDB"},
 		{"grace below shutdown", []string{"terminationGracePeriodSeconds=5"}, "terminationGracePeriodSeconds (5) must be at least"},
 		{"grace equals timeout without preStop", []string{"shutdown.timeoutSeconds=30"}, "must be at least shutdown.preStopSeconds + shutdown.timeoutSeconds (35)"},
+		{"secret in env", []string{"env.MONGO_URL=mongodb://u:p@m/x"}, "env.MONGO_URL would put a secret in the pod spec"},
+		{"secret in config", []string{"config.keys.master_keys=v1:AAAA"}, "config.keys.master_keys would put a secret in the ConfigMap"},
+		{"url in config", []string{"config.bus.redis_url=redis://r"}, "config.bus.redis_url would put a secret"},
 		{"schema: string replicas", []string{"replicaCount=two"}, "replicaCount"},
 		{"schema: zero replicas", []string{"replicaCount=0"}, "replicaCount"},
 		{"schema: bool as string", []string{"ingress.enabled=yes"}, "ingress/enabled"},

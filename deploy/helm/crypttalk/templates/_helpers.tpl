@@ -70,6 +70,19 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- if lt (int .Values.terminationGracePeriodSeconds) (int $need) -}}
 {{- fail (printf "terminationGracePeriodSeconds (%d) must be at least shutdown.preStopSeconds + shutdown.timeoutSeconds (%d): Kubernetes would kill the node before it closed its sockets" (int .Values.terminationGracePeriodSeconds) (int $need)) -}}
 {{- end -}}
+{{- range $name, $_ := .Values.env -}}
+{{- if has (upper $name) (list "CRYPTTALK_MASTER_KEYS" "CRYPTTALK_KEYS_MASTER_KEYS" "CRYPTTALK_ADMIN_TOKEN" "CRYPTTALK_KEYS_ADMIN_TOKEN" "MONGO_URL" "CRYPTTALK_STORE_MONGO_URL" "REDIS_URL" "CRYPTTALK_BUS_REDIS_URL") -}}
+{{- fail (printf "env.%s would put a secret in the pod spec in plain text: use the chart's Secret values (masterKeys, adminToken, mongo, redis) and their existingSecret" $name) -}}
+{{- end -}}
+{{- end -}}
+{{- range $section, $keys := dict "keys" (list "master_keys" "admin_token") "store" (list "mongo_url") "bus" (list "redis_url") -}}
+{{- $conf := get $.Values.config $section | default dict -}}
+{{- range $keys -}}
+{{- if hasKey $conf . -}}
+{{- fail (printf "config.%s.%s would put a secret in the ConfigMap: use the chart's Secret values (masterKeys, adminToken, mongo, redis) and their existingSecret" $section .) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- if and .Values.autoscaling.enabled (lt (int .Values.autoscaling.minReplicas) 2) -}}
 {{- fail "autoscaling.minReplicas must be at least 2 (one node is the embedded mode)" -}}
 {{- end -}}
