@@ -2,11 +2,11 @@ package deploytest
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -19,8 +19,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/crypttalk/crypttalk/client"
 )
 
 // runtimeUID is the image's user (distroless "nonroot"), also the chart's.
@@ -200,22 +198,32 @@ func TestImageRunsReadOnlyAsNonRoot(t *testing.T) {
 		t.Errorf("/readyz not ok")
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	alice, bob := client.New(base), client.New(base)
-	if _, err := alice.Register(ctx, "alice", "alice@example.org", "correct horse battery"); err != nil {
-		t.Fatalf("register alice: %v", err)
+	// Plain HTTP, as any client would: this module does not import the
+	// server's, so its go.mod follows no change of the server's dependencies.
+	var alice, bob struct {
+		User struct {
+			ID string `json:"_id"`
+		} `json:"user"`
+		Token string `json:"token"`
 	}
-	b, err := bob.Register(ctx, "bob", "bob@example.org", "correct horse battery")
-	if err != nil {
-		t.Fatalf("register bob: %v", err)
+	for _, u := range []struct {
+		name string
+		out  any
+	}{{"alice", &alice}, {"bob", &bob}} {
+		body := map[string]string{"username": u.name, "email": u.name + "@example.org", "password": "correct horse battery"}
+		if code := callAPI(t, base, "", "/api/auth/register", body, u.out); code != http.StatusOK && code != http.StatusCreated {
+			t.Fatalf("register %s: HTTP %d", u.name, code)
+		}
 	}
-	if _, err := alice.AddMsg(ctx, b.ID, "hello from a read-only root", "txn-1"); err != nil {
-		t.Fatalf("send: %v", err)
+	const text = "hello from a read-only root"
+	if code := callAPI(t, base, alice.Token, "/api/messages/addmsg", map[string]string{"to": bob.User.ID, "message": text, "txn_id": "txn-1"}, nil); code/100 != 2 {
+		t.Fatalf("send: HTTP %d", code)
 	}
-	msgs, err := bob.GetMsg(ctx, client.GetMsgRequest{To: mustMe(t, ctx, alice).ID})
-	if err != nil || len(msgs) != 1 || msgs[0].Message != "hello from a read-only root" {
-		t.Fatalf("bob's history: %+v, %v", msgs, err)
+	var history []struct {
+		Message string `json:"message"`
+	}
+	if code := callAPI(t, base, bob.Token, "/api/messages/getmsg", map[string]string{"to": alice.User.ID}, &history); code != http.StatusOK || len(history) != 1 || history[0].Message != text {
+		t.Fatalf("bob's history: HTTP %d %+v", code, history)
 	}
 
 	// ctl from the image, as `kubectl exec ... -- ctl health` runs it.
@@ -381,13 +389,37 @@ func httpOK(url string) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-func mustMe(t *testing.T, ctx context.Context, c *client.Client) *client.User {
+// callAPI POSTs body as JSON and decodes a 2xx answer into out.
+func callAPI(t *testing.T, base, token, path string, body, out any) int {
 	t.Helper()
-	u, err := c.Me(ctx)
+	raw, err := json.Marshal(body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return u
+	req, err := http.NewRequest(http.MethodPost, base+path, bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		t.Logf("POST %s: %d %s", path, resp.StatusCode, answer)
+		return resp.StatusCode
+	}
+	if out != nil {
+		if err := json.Unmarshal(answer, out); err != nil {
+			t.Fatalf("POST %s: %v: %s", path, err, answer)
+		}
+	}
+	return resp.StatusCode
 }
 
 func run(t *testing.T, name string, args ...string) string {
