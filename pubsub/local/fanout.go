@@ -116,6 +116,14 @@ func (f *Fanout) Remove(h *Handle) (last bool) {
 	return false
 }
 
+// Has reports whether topic has at least one handler.
+func (f *Fanout) Has(topic string) bool {
+	s := f.shard(topic)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.topics[topic]) > 0
+}
+
 // Topics lists the topics that have at least one handler.
 func (f *Fanout) Topics() []string {
 	var out []string

@@ -143,8 +143,9 @@ func New(ctx context.Context, url string, opts Options) (*Bus, error) {
 		_ = b.Close()
 		return nil, fmt.Errorf("subscribe to Redis at %s: %w", ropts.Addr, err)
 	}
-	b.wg.Add(2)
+	b.wg.Add(3)
 	go b.subs.run(ps)
+	go b.subs.unsubscriber()
 	go b.presence.run()
 	return b, nil
 }

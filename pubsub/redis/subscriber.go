@@ -34,14 +34,34 @@ const (
 // The connection is replaced as a whole when it breaks: go-redis can
 // reconnect a PubSub by itself, but silently, and we must know when events
 // may have been lost to run the OnReconnect hooks.
+//
+// Locking: mu guards the subscriber's state only and is never held across
+// a round trip to Redis, because the receive loop needs it to confirm
+// subscriptions. What must be ordered on the wire, one channel's SUBSCRIBE
+// and UNSUBSCRIBE, is ordered by that channel's own lock (topicLock), so a
+// slow command for one topic delays only that topic. UNSUBSCRIBE is sent by
+// a background worker (as centrifuge's dissolver does), which rechecks
+// under the channel's lock that the topic is still unwanted.
 type subscriber struct {
 	b *Bus
 
-	mu    sync.Mutex
-	ps    *goredis.PubSub      // nil while disconnected
-	gone  chan struct{}        // closed when ps is dropped
-	acks  map[string]*ackState // channel -> SUBSCRIBE replies awaited on ps
-	hooks []func()
+	mu     sync.Mutex
+	ps     *goredis.PubSub       // nil while disconnected
+	gone   chan struct{}         // closed when ps is dropped
+	acks   map[string]*ackState  // channel -> SUBSCRIBE replies awaited on ps
+	topics map[string]*topicLock // channel -> its wire lock, while in use
+	unsubs []string              // channels for the unsubscribe worker
+	wake   chan struct{}         // wakes the unsubscribe worker
+	hooks  []func()
+
+	// send writes SUBSCRIBE (subscribe true) or UNSUBSCRIBE; tests slow it.
+	send func(ctx context.Context, ps *goredis.PubSub, subscribe bool, channels ...string) error
+}
+
+// topicLock serializes one channel's commands on the wire.
+type topicLock struct {
+	mu   sync.Mutex
+	refs int // holders and waiters; guarded by subscriber.mu
 }
 
 // ackState tracks the SUBSCRIBE replies still expected for one channel on
@@ -53,7 +73,40 @@ type ackState struct {
 	live    bool          // the topic has local handlers
 }
 
-func (s *subscriber) init(b *Bus) { s.b = b }
+func (s *subscriber) init(b *Bus) {
+	s.b = b
+	s.topics = make(map[string]*topicLock)
+	s.wake = make(chan struct{}, 1)
+	s.send = func(ctx context.Context, ps *goredis.PubSub, subscribe bool, channels ...string) error {
+		if subscribe {
+			return ps.Subscribe(ctx, channels...)
+		}
+		return ps.Unsubscribe(ctx, channels...)
+	}
+}
+
+// lockTopic takes channel's wire lock; unlockTopic gives it back.
+func (s *subscriber) lockTopic(channel string) *topicLock {
+	s.mu.Lock()
+	tl := s.topics[channel]
+	if tl == nil {
+		tl = &topicLock{}
+		s.topics[channel] = tl
+	}
+	tl.refs++
+	s.mu.Unlock()
+	tl.mu.Lock()
+	return tl
+}
+
+func (s *subscriber) unlockTopic(channel string, tl *topicLock) {
+	tl.mu.Unlock()
+	s.mu.Lock()
+	if tl.refs--; tl.refs == 0 {
+		delete(s.topics, channel)
+	}
+	s.mu.Unlock()
+}
 
 // Subscribe implements pubsub.Bus. It returns once Redis has confirmed the
 // subscription (at once if the topic already had a handler on this node),
@@ -99,47 +152,100 @@ func (sub subscription) Close() error {
 // add registers h and, for the topic's first handler, sends SUBSCRIBE. It
 // returns the channels to wait on: confirmation, or loss of the connection.
 func (s *subscriber) add(ctx context.Context, topic string, h pubsub.Handler) (*local.Handle, <-chan struct{}, <-chan struct{}, error) {
+	channel := s.b.keys.topicPrefix + topic
+	tl := s.lockTopic(channel)
+	defer s.unlockTopic(channel, tl)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.ps == nil {
+		s.mu.Unlock()
 		return nil, nil, nil, ErrUnavailable
 	}
 	handle, first := s.b.fan.Add(topic, h)
-	channel := s.b.keys.topicPrefix + topic
-	if !first {
+	ps, gone := s.ps, s.gone
+	var st *ackState
+	if first {
+		st = s.expect(channel)
+	} else {
 		// Every topic with handlers has an ack state on the current
 		// connection: connect creates them, remove keeps them while live.
-		return handle, s.acks[channel].ready, s.gone, nil
+		st = s.acks[channel]
 	}
-	st := s.expect(channel)
-	if err := s.ps.Subscribe(ctx, channel); err != nil {
-		// The connection broke; the receive loop notices, closes gone and
-		// reconnects, so the waiter learns of it without a second path.
-		s.b.log.Warn("SUBSCRIBE failed", "channel", channel, "err", err)
+	s.mu.Unlock()
+	if first {
+		if err := s.send(ctx, ps, true, channel); err != nil {
+			// The connection broke; the receive loop notices, closes gone and
+			// reconnects, so the waiter learns of it without a second path.
+			s.b.log.Warn("SUBSCRIBE failed", "channel", channel, "err", err)
+		}
 	}
-	return handle, st.ready, s.gone, nil
+	return handle, st.ready, gone, nil
 }
 
-// remove unregisters h and, for the topic's last handler, sends UNSUBSCRIBE.
+// remove unregisters h and, for the topic's last handler, hands the
+// UNSUBSCRIBE to the background worker.
 func (s *subscriber) remove(h *local.Handle) {
+	channel := s.b.keys.topicPrefix + h.Topic()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if !s.b.fan.Remove(h) {
+		s.mu.Unlock()
 		return
 	}
-	channel := s.b.keys.topicPrefix + h.Topic()
 	if st := s.acks[channel]; st != nil {
 		st.live = false
 		if st.pending == 0 {
 			delete(s.acks, channel)
 		}
 	}
-	if s.ps == nil {
+	s.unsubs = append(s.unsubs, channel)
+	s.mu.Unlock()
+	signalWake(s.wake)
+}
+
+func signalWake(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// unsubscriber sends the queued UNSUBSCRIBEs until the Bus closes. Each
+// channel is rechecked under its wire lock: a topic that got a handler
+// again meanwhile stays subscribed. After Close nothing is sent: closing
+// the connection unsubscribes everything.
+func (s *subscriber) unsubscriber() {
+	defer s.b.wg.Done()
+	for {
+		select {
+		case <-s.b.ctx.Done():
+			return
+		case <-s.wake:
+		}
+		s.mu.Lock()
+		batch := s.unsubs
+		s.unsubs = nil
+		s.mu.Unlock()
+		for _, channel := range batch {
+			if s.b.ctx.Err() != nil {
+				return
+			}
+			s.unsubscribe(channel)
+		}
+	}
+}
+
+func (s *subscriber) unsubscribe(channel string) {
+	tl := s.lockTopic(channel)
+	defer s.unlockTopic(channel, tl)
+	topic := strings.TrimPrefix(channel, s.b.keys.topicPrefix)
+	s.mu.Lock()
+	ps, wanted := s.ps, s.b.fan.Has(topic)
+	s.mu.Unlock()
+	if ps == nil || wanted {
 		return // the next connection subscribes only to live topics
 	}
 	ctx, cancel := context.WithTimeout(s.b.ctx, ioTimeout)
 	defer cancel()
-	if err := s.ps.Unsubscribe(ctx, channel); err != nil {
+	if err := s.send(ctx, ps, false, channel); err != nil {
 		s.b.log.Warn("UNSUBSCRIBE failed", "channel", channel, "err", err)
 	}
 }
@@ -188,24 +294,36 @@ func (s *subscriber) connect(ctx context.Context) (*goredis.PubSub, error) {
 		return nil, err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.b.ctx.Err() != nil {
+		s.mu.Unlock()
 		_ = ps.Close()
 		return nil, ErrClosed
 	}
 	s.ps, s.gone, s.acks = ps, make(chan struct{}), make(map[string]*ackState)
 	topics := s.b.fan.Topics()
-	if len(topics) == 0 {
-		return ps, nil
-	}
 	channels := make([]string, len(topics))
 	for i, t := range topics {
 		channels[i] = s.b.keys.topicPrefix + t
 		s.expect(channels[i])
 	}
-	if err := ps.Subscribe(ctx, channels...); err != nil {
+	s.mu.Unlock()
+	if len(channels) == 0 {
+		return ps, nil
+	}
+	if err := s.send(ctx, ps, true, channels...); err != nil {
 		s.b.log.Warn("resubscribe failed", "topics", len(channels), "err", err)
 	}
+	// A topic whose last handler left while the batch was on its way may
+	// have been unsubscribed before it: queue it again, the worker
+	// rechecks.
+	s.mu.Lock()
+	for i, t := range topics {
+		if !s.b.fan.Has(t) {
+			s.unsubs = append(s.unsubs, channels[i])
+		}
+	}
+	s.mu.Unlock()
+	signalWake(s.wake)
 	return ps, nil
 }
 
