@@ -120,7 +120,7 @@ func (s *Server) headerDeadline(app *fiber.App) *fiber.App {
 func (s *Server) Gateway() *gateway.Gateway { return s.gw }
 
 // Serve serves the public API on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.public.Listener(ln) }
+func (s *Server) Serve(ln net.Listener) error { return s.public.Listener(newLingerListener(ln)) }
 
 // ServeAdmin serves the admin API and /metrics on ln until Shutdown.
 func (s *Server) ServeAdmin(ln net.Listener) error { return s.admin.Listener(ln) }
