@@ -338,6 +338,26 @@ func checkServicesAndIngress(t *testing.T, m *manifests) {
 	if adm.Spec.Type != corev1.ServiceTypeClusterIP || len(adm.Spec.Ports) != 1 || adm.Spec.Ports[0].TargetPort.String() != "admin" {
 		t.Errorf("admin Service must be ClusterIP on the admin port only: %+v", adm.Spec)
 	}
+	if len(m.Ingresses) > 0 {
+		var blocked []string
+		for _, ing := range m.Ingresses {
+			if ing.Name != fullname+"-block-admin" {
+				continue
+			}
+			if ing.Annotations["nginx.ingress.kubernetes.io/denylist-source-range"] != "0.0.0.0/0,::/0" {
+				t.Errorf("the admin-path Ingress does not deny: %v", ing.Annotations)
+			}
+			for _, r := range ing.Spec.Rules {
+				for _, p := range r.HTTP.Paths {
+					blocked = append(blocked, p.Path)
+				}
+			}
+		}
+		slices.Sort(blocked)
+		if !slices.Equal(blocked, []string{"/_admin", "/metrics"}) {
+			t.Errorf("admin paths of the public listener claimed by the blocking Ingress: %v, want /_admin and /metrics", blocked)
+		}
+	}
 	for _, ing := range m.Ingresses {
 		for _, r := range ing.Spec.Rules {
 			for _, p := range r.HTTP.Paths {
