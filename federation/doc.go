@@ -1,0 +1,24 @@
+// Package federation is server-to-server Crypt-Talk, Matrix-style:
+// servers trust each other through ed25519 signatures, not configuration.
+//
+// What is here (docs/FEDERATION.md is the protocol text):
+//
+//   - events: SignEvent builds, hashes and signs one; Verifier.VerifyEvent
+//     checks an inbound one (canonical JSON, size, sender of the origin,
+//     recipient local, conversation id, clock, content hash, signature
+//     with a key valid at the event's time, event id);
+//   - requests: SignRequest makes the X-CryptTalk Authorization header,
+//     Verifier.VerifyRequest checks one (origin owns the key, destination
+//     is us, key valid now within MaxSkew);
+//   - key documents: BuildServerKeys serves GET /_crypttalk/key/v1/server,
+//     ParseServerKeys checks a fetched one, StaticKeys holds keys;
+//   - ids: DMConversationID, ServerOf;
+//   - canonical JSON in the subpackage canonicaljson.
+//
+// Refusals are *Error values carrying an HTTP status, an errcode and one
+// of the Err* reasons. The signing key itself lives in vault.
+//
+// To be built (issue 10): the key fetcher and cache behind KeySource,
+// transactions and the durable outbox, discovery, the inbound handler and
+// its wiring into chat.
+package federation
