@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -47,6 +48,8 @@ type Server struct {
 	trusted []*net.IPNet
 	public  *fiber.App
 	admin   *fiber.App
+
+	draining atomic.Bool // set by Shutdown: no new sockets
 }
 
 // New builds the public and admin apps.
@@ -125,8 +128,10 @@ func (s *Server) Serve(ln net.Listener) error { return s.public.Listener(newLing
 // ServeAdmin serves the admin API and /metrics on ln until Shutdown.
 func (s *Server) ServeAdmin(ln net.Listener) error { return s.admin.Listener(ln) }
 
-// Shutdown closes every socket with a going-away frame, stops accepting,
-// and waits for in-flight requests until ctx ends.
+// Shutdown drains the node in order: new WebSocket upgrades get 503 (the
+// load balancer sends them elsewhere), every socket is closed with 1001
+// and its session joined, then the listeners close and in-flight requests
+// finish, until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.gw.Shutdown(ctx)
 	err := s.public.ShutdownWithContext(ctx)
@@ -135,3 +140,4 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	return err
 }
+	s.draining.Store(true)

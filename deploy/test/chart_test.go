@@ -491,6 +491,14 @@ func checkConfig(t *testing.T, v valueSet, m *manifests) {
 // upgrade (their template looks them up).
 func checkKeptSecrets(t *testing.T, m *manifests) {
 	t.Helper()
+	// The names chart 0.1.0 gave them: under another name an upgrade's lookup
+	// would find nothing and generate new master keys over the live data.
+	want := map[string]bool{fullname + "-keys": true, fullname + "-admin": true, fullname + "-signing-key": true, fullname + "-urls": true}
+	for _, s := range m.Secrets {
+		if !want[s.Name] {
+			t.Errorf("Secret %s: not one of the chart's stable names", s.Name)
+		}
+	}
 	for _, s := range m.Secrets {
 		if strings.HasSuffix(s.Name, "-urls") {
 			continue // from values, rendered the same every time
@@ -500,7 +508,7 @@ func checkKeptSecrets(t *testing.T, m *manifests) {
 		}
 	}
 	for _, s := range m.Secrets {
-		if strings.HasSuffix(s.Name, "-master-keys") {
+		if s.Name == fullname+"-keys" {
 			key := string(s.Data["master-keys"])
 			raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(key, "v1:"))
 			if !strings.HasPrefix(key, "v1:") || err != nil || len(raw) != 32 {

@@ -2,16 +2,13 @@
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{/* Release-chart, always (chart 0.1.0 named its Secrets so: a different
+     name on upgrade would generate new master keys over the live data). */}}
 {{- define "crypttalk.fullname" -}}
 {{- if .Values.fullnameOverride -}}
 {{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
 {{- else -}}
-{{- $name := default .Chart.Name .Values.nameOverride -}}
-{{- if contains $name .Release.Name -}}
-{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
-{{- else -}}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
-{{- end -}}
+{{- printf "%s-%s" .Release.Name (default .Chart.Name .Values.nameOverride) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 {{- end -}}
 
@@ -89,11 +86,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 
 {{- define "crypttalk.keysSecret" -}}
-{{- default (printf "%s-master-keys" (include "crypttalk.fullname" .)) .Values.masterKeys.existingSecret -}}
+{{- default (printf "%s-keys" (include "crypttalk.fullname" .)) .Values.masterKeys.existingSecret -}}
 {{- end -}}
 
 {{- define "crypttalk.adminSecret" -}}
-{{- default (printf "%s-admin-token" (include "crypttalk.fullname" .)) .Values.adminToken.existingSecret -}}
+{{- default (printf "%s-admin" (include "crypttalk.fullname" .)) .Values.adminToken.existingSecret -}}
 {{- end -}}
 
 {{- define "crypttalk.signingSecret" -}}
