@@ -21,6 +21,13 @@ import (
 // a loopback port.
 func startServer(tb testing.TB) (string, *chat.Service) {
 	tb.Helper()
+	addr, svc, _ := startServerWith(tb)
+	return addr, svc
+}
+
+// startServerWith is startServer that also returns the Server.
+func startServerWith(tb testing.TB) (string, *chat.Service, *Server) {
+	tb.Helper()
 	dir := tb.TempDir()
 	st, err := bolt.Open(filepath.Join(dir, "db"), bolt.Options{})
 	if err != nil {
@@ -48,7 +55,7 @@ func startServer(tb testing.TB) (string, *chat.Service) {
 		_ = srv.Shutdown(context.Background())
 		_ = st.Close()
 	})
-	return ln.Addr().String(), svc
+	return ln.Addr().String(), svc, srv
 }
 
 func dialAs(tb testing.TB, addr string, svc *chat.Service, name string) (*websocket.Conn, string) {

@@ -17,6 +17,7 @@ type metrics struct {
 	deliveryLat prometheus.Histogram
 	httpLat     *prometheus.HistogramVec
 	deps        *prometheus.GaugeVec
+	panics      *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -42,8 +43,11 @@ func newMetrics() *metrics {
 		deps: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "crypttalk_dependency_up", Help: "1 when a dependency (store, bus) answered the last readiness check.",
 		}, []string{"dependency"}),
+		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crypttalk_panics_recovered_total", Help: "Panics recovered by the WebSocket gateway; each closed the sockets concerned with 1011.",
+		}, []string{"where"}),
 	}
-	m.reg.MustRegister(m.conns, m.stored, m.delivered, m.deliveryLat, m.httpLat, m.deps,
+	m.reg.MustRegister(m.conns, m.stored, m.delivered, m.deliveryLat, m.httpLat, m.deps, m.panics,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -53,6 +57,9 @@ func (m *metrics) MessageStored() { m.stored.Inc() }
 
 // gateway.Metrics
 func (m *metrics) Connections(delta int) { m.conns.Add(float64(delta)) }
+
+// Panic counts a recovered panic by where it happened.
+func (m *metrics) Panic(where string) { m.panics.WithLabelValues(where).Inc() }
 
 func (m *metrics) Delivered(lat time.Duration) {
 	m.delivered.Inc()

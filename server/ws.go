@@ -2,7 +2,10 @@ package server
 
 import (
 	"context"
+	"fmt"
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/contrib/websocket"
@@ -24,6 +27,10 @@ func (s *Server) wsUpgrade(c *fiber.Ctx) error {
 	}
 	if !s.originAllowed(c) {
 		return chat.Forbidden("this origin may not open a WebSocket here")
+	}
+	if s.draining.Load() {
+		return &chat.Error{Status: fiber.StatusServiceUnavailable, Code: chat.CodeUnavailable, RetryAfter: time.Second,
+			Msg: "this server is shutting down, connect again"}
 	}
 	// Refused before the upgrade while the address holds its share of
 	// unauthenticated sockets; the gateway enforces the cap exactly.
@@ -51,13 +58,30 @@ func (s *Server) wsHandler() fiber.Handler {
 		})
 		ip, _ := conn.Locals(wsClientIP).(string)
 		s.gw.Serve(context.Background(), &wsTransport{conn: conn, ip: ip})
-	}, websocket.Config{EnableCompression: false, ReadBufferSize: 1 << 10, WriteBufferSize: 4 << 10, WriteBufferPool: writeBuffers})
+	}, websocket.Config{EnableCompression: false, ReadBufferSize: 1 << 10, WriteBufferSize: 4 << 10, WriteBufferPool: writeBuffers,
+		RecoverHandler: s.wsRecover})
+}
+
+// wsRecover replaces the library's panic handler, which writes the panic
+// value to the client: the panic and its stack go to the log and the
+// metrics, the client gets 1011 and nothing else. The gateway recovers its
+// own panics; this catches any in the adapter.
+func (s *Server) wsRecover(conn *websocket.Conn) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	s.log.Error("panic recovered in the WebSocket handler", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	s.metrics.Panic("websocket")
+	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseInternalServerErr, "internal error"), time.Now().Add(time.Second))
+	_ = conn.Close()
 }
 
 // wsTransport is gateway.Transport over a fasthttp websocket.
 type wsTransport struct {
-	conn *websocket.Conn
-	ip   string
+	conn    *websocket.Conn
+	ip      string
+	closing atomic.Bool // a close frame went out: later frames are dropped
 }
 
 // RemoteIP is the client's address for the gateway's per-address cap.
@@ -71,11 +95,17 @@ func (t *wsTransport) ReadFrame() ([]byte, error) {
 func (t *wsTransport) SetReadDeadline(d time.Time) error { return t.conn.SetReadDeadline(d) }
 
 func (t *wsTransport) WriteFrame(b []byte) error {
+	if t.closing.Load() {
+		return nil
+	}
 	_ = t.conn.SetWriteDeadline(time.Now().Add(wsWriteTimeout))
 	return t.conn.WriteMessage(websocket.TextMessage, b)
 }
 
 func (t *wsTransport) WritePing() error {
+	if t.closing.Load() {
+		return nil
+	}
 	return t.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteTimeout))
 }
 
@@ -84,4 +114,13 @@ func (t *wsTransport) WritePing() error {
 func (t *wsTransport) Close(code int, reason string) error {
 	_ = t.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
 	return t.conn.Close()
+}
+
+// WriteClose sends the close frame and leaves the socket open, so the
+// gateway can read until the client answers it before closing: closing
+// with unread input (a flooder still sending) makes the kernel reset the
+// connection, and the reset can destroy the close frame unread.
+func (t *wsTransport) WriteClose(code int, reason string) error {
+	t.closing.Store(true)
+	return t.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/crypttalk/crypttalk/chat"
@@ -27,6 +28,9 @@ type node struct {
 	srv    *server.Server
 	public net.Listener
 	admin  net.Listener
+
+	stopWork context.CancelFunc // ends the background workers
+	work     sync.WaitGroup     // joined before the store closes
 }
 
 func serve(ctx context.Context, cfg *config.Config, warnings []string, stderr io.Writer) error {
@@ -88,7 +92,9 @@ func start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*node, er
 	if cfg.Server.Demo {
 		createDemoUsers(ctx, n.svc, log)
 	}
-	go n.svc.RunPurge(ctx, b.locker, time.Second)
+	wctx, stop := context.WithCancel(ctx)
+	n.stopWork = stop
+	n.work.Go(func() { n.svc.RunPurge(wctx, b.locker, time.Second) })
 	if err := n.listen(cfg); err != nil {
 		n.shutdown(time.Second)
 		return nil, err
@@ -109,8 +115,11 @@ func (n *node) listen(cfg *config.Config) error {
 	return nil
 }
 
-// shutdown closes sockets with a going-away frame, lets in-flight requests
-// finish, then closes the bus and the store (flushing pending writes).
+// shutdown stops the node in order: no new sockets (upgrades get 503),
+// sockets closed with 1001 and their sessions joined, listeners closed and
+// in-flight requests finished, background workers (purge) stopped and
+// joined, then the bus and last the store (flushing pending writes), so
+// nothing writes to a closed store.
 func (n *node) shutdown(timeout time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -118,6 +127,16 @@ func (n *node) shutdown(timeout time.Duration) {
 		if err := n.srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Warn("http shutdown", "err", err)
 		}
+	}
+	if n.stopWork != nil {
+		n.stopWork()
+	}
+	joined := make(chan struct{})
+	go func() { n.work.Wait(); close(joined) }()
+	select {
+	case <-joined:
+	case <-ctx.Done():
+		n.log.Warn("shutdown: background workers still running at the deadline; closing the store anyway")
 	}
 	if n.svc != nil {
 		_ = n.svc.Close()

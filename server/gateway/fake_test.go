@@ -23,6 +23,12 @@ type fakeTransport struct {
 	// blockWrites makes WriteFrame hang until closed (a slow client).
 	blockWrites atomic.Bool
 	pings       atomic.Int32
+	// panicWrites and panicReads make the next write or read panic.
+	panicWrites atomic.Bool
+	panicReads  atomic.Bool
+	// closeGate, when set, holds Close until it is closed (a close frame
+	// stuck on a dead network).
+	closeGate chan struct{}
 }
 
 func newFakeTransport() *fakeTransport {
@@ -41,6 +47,9 @@ func (f *fakeTransport) ReadFrame() ([]byte, error) {
 	}
 	select {
 	case b := <-f.in:
+		if f.panicReads.Load() {
+			panic("test panic in a command")
+		}
 		return b, nil
 	case <-f.done:
 		return nil, errors.New("closed")
@@ -57,6 +66,9 @@ func (f *fakeTransport) SetReadDeadline(t time.Time) error {
 }
 
 func (f *fakeTransport) WriteFrame(b []byte) error {
+	if f.panicWrites.Load() {
+		panic("test panic in the writer")
+	}
 	if f.blockWrites.Load() {
 		<-f.done
 		return errors.New("closed")
@@ -72,6 +84,9 @@ func (f *fakeTransport) WriteFrame(b []byte) error {
 func (f *fakeTransport) WritePing() error { f.pings.Add(1); return nil }
 
 func (f *fakeTransport) Close(code int, _ string) error {
+	if f.closeGate != nil {
+		<-f.closeGate
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.closed {

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/crypttalk/crypttalk/chat"
+	"github.com/crypttalk/crypttalk/pubsub"
 	"github.com/crypttalk/crypttalk/pubsub/local"
+	"github.com/crypttalk/crypttalk/store"
 	"github.com/crypttalk/crypttalk/store/bolt"
 	"github.com/crypttalk/crypttalk/vault"
 )
@@ -21,19 +23,35 @@ type fixture struct {
 	ids  map[string]string // username -> user_id
 }
 
-func newFixture(t *testing.T, opts Options) *fixture {
+// fixtureWrap lets a test put a fake in front of the bus or the store.
+type fixtureWrap struct {
+	bus   func(pubsub.Bus) pubsub.Bus
+	store func(store.Store) store.Store
+}
+
+func newFixture(t *testing.T, opts Options, wrap ...fixtureWrap) *fixture {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := bolt.Open(filepath.Join(dir, "db"), bolt.Options{})
+	bst, err := bolt.Open(filepath.Join(dir, "db"), bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() { bst.Close() })
+	var st store.Store = bst
+	var bus pubsub.Bus = local.New()
+	for _, w := range wrap {
+		if w.bus != nil {
+			bus = w.bus(bus)
+		}
+		if w.store != nil {
+			st = w.store(st)
+		}
+	}
 	ring, _, err := vault.LoadOrCreateKeyring(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := chat.New(context.Background(), chat.Options{ServerName: "test", BcryptCost: 4}, chat.Deps{Store: st, Bus: local.New(), Keyring: ring})
+	svc, err := chat.New(context.Background(), chat.Options{ServerName: "test", BcryptCost: 4}, chat.Deps{Store: st, Bus: bus, Keyring: ring})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,10 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"sync"
-	"time"
 
 	"github.com/crypttalk/crypttalk/chat"
-	"github.com/crypttalk/crypttalk/internal/every"
 )
 
 // receipts coalesces delivered receipts: many deliveries in one
@@ -39,8 +37,6 @@ func (r *receipts) note(conv, recipient, sender string, seq int64) {
 	}
 	r.mu.Unlock()
 }
-
-func (r *receipts) run(ctx context.Context, d time.Duration) { every.Tick(ctx, d, r.flush) }
 
 func (r *receipts) flush(ctx context.Context) {
 	r.mu.Lock()

@@ -2,15 +2,33 @@ package gateway
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/crypttalk/crypttalk/chat"
 )
 
+// Ordering and resumption.
+//
+// A client resumes with since = the highest seq it saw in each
+// conversation, so the session must never show it seq N before every
+// existing seq below N: otherwise a drop between the two leaves a hole
+// that since cannot express. Live events do not come in seq order (two
+// senders in one conversation publish in either order after their
+// commits), so a live event that skips ahead of the session's watermark
+// is held and the gap is filled from the store first, through the resync
+// pool. A seq missing from the store too (a failed write, or a backend
+// that makes the seq visible before the message) is then passed over.
+//
+// While a replay runs (at connect, on a gap, after a bus outage) live
+// events wait in pending, bounded by Options.PendingMax; on overflow they
+// are dropped and the session replays again from the store before it goes
+// live, which brings the messages back (ephemeral events of that moment
+// are lost).
+
 // seenWindow is how many recent seqs per conversation a session remembers
-// to drop duplicates between replay and live delivery. Seqs of one
-// conversation may commit slightly out of order (two senders), so a set
-// of recent ones, not just the highest, decides.
+// to drop duplicates between replay and live delivery.
 const seenWindow = 64
 
 type seenSet map[string]*seenRing
@@ -21,24 +39,102 @@ type seenRing struct {
 	next   int
 }
 
+// has reports whether seq is among the recent seqs of conv.
+func (s seenSet) has(conv string, seq int64) bool {
+	r := s[conv]
+	return r != nil && slices.Contains(r.recent[:], seq)
+}
+
 // add records seq and reports whether it was new.
 func (s seenSet) add(conv string, seq int64) bool {
+	if s.has(conv, seq) {
+		return false
+	}
 	r := s[conv]
 	if r == nil {
 		r = &seenRing{}
 		s[conv] = r
 	}
-	for _, q := range r.recent {
-		if q == seq {
-			return false
-		}
-	}
 	r.recent[r.next] = seq
 	r.next = (r.next + 1) % seenWindow
-	if seq > r.max {
-		r.max = seq
-	}
+	r.max = max(r.max, seq)
 	return true
+}
+
+// resyncState is what a session still has to replay from the store.
+type resyncState struct {
+	running bool            // a replay of this session is in progress
+	queued  bool            // the session waits in the resync queue
+	full    bool            // every conversation (bus outage, overflow)
+	convs   map[string]bool // conversations with a gap to fill
+}
+
+func (r *resyncState) wanted() bool { return r.full || len(r.convs) > 0 }
+
+func (r *resyncState) covers(conv string) bool { return r.full || r.convs[conv] }
+
+// mark is the session's watermark in conv: everything up to it that
+// exists was shown or predates what the client asked for. Caller holds mu.
+func (s *Session) mark(conv string) int64 {
+	m := s.baseline[conv]
+	if r := s.seen[conv]; r != nil {
+		m = max(m, r.max)
+	}
+	return m
+}
+
+// deliver passes a live event to the socket, or holds it while a replay is
+// running or a gap before it is being filled. It runs on an opener worker
+// and never blocks: enqueue and kill do not wait for the socket.
+func (s *Session) deliver(d *delivery) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.replaying {
+		if len(s.pending) >= s.g.opts.PendingMax {
+			s.pending, s.overflow = nil, true
+		}
+		s.pending = append(s.pending, d)
+		return
+	}
+	if d.seq > 0 {
+		if s.seen.has(d.conv, d.seq) {
+			return
+		}
+		if d.seq > s.mark(d.conv)+1 {
+			s.pending = append(s.pending, d)
+			s.wantLocked(d.conv)
+			return
+		}
+		s.seen.add(d.conv, d.seq)
+	}
+	s.enqueue(d.frame)
+}
+
+// requestResync asks for a replay of every conversation from the store
+// (the bus was away, or events were dropped).
+func (s *Session) requestResync() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.wantLocked("")
+}
+
+// wantLocked notes a replay of conv ("" = all) and queues the session
+// unless a replay of it is running (its release queues it again). Live
+// events wait meanwhile. Caller holds mu.
+func (s *Session) wantLocked(conv string) {
+	s.replaying = true
+	if conv == "" {
+		s.rs.full = true
+	} else {
+		if s.rs.convs == nil {
+			s.rs.convs = make(map[string]bool)
+		}
+		s.rs.convs[conv] = true
+	}
+	if !s.rs.running && !s.rs.queued {
+		s.rs.queued = true
+		s.g.resyncs.push(s)
+	}
 }
 
 // catchUp replays what the client missed after its since positions, then
@@ -48,50 +144,74 @@ func (s *Session) catchUp(ctx context.Context, since map[string]int64) error {
 	if err != nil {
 		return err
 	}
-	for conv, seq := range since {
-		base[conv] = seq
-	}
+	maps.Copy(base, since)
 	s.mu.Lock()
 	s.baseline = base
 	s.mu.Unlock()
+	done := resyncState{convs: make(map[string]bool, len(since))}
 	if len(since) > 0 {
 		if err := s.g.svc.Replay(ctx, s.p, since, s.replayed); err != nil {
 			return err
 		}
+		for conv := range since {
+			done.convs[conv] = true
+		}
 	}
-	s.release()
+	s.release(done)
 	return nil
 }
 
-// resync replays, after a bus outage, everything that may have been
-// missed: from a little before the newest seq this session saw in each
-// conversation, or from its baseline for conversations it saw nothing of.
-func (s *Session) resync() {
-	ctx, cancel := context.WithTimeout(s.g.ctx, time.Minute)
-	defer cancel()
+// runResync is a resync worker's turn on s: it replays what s asked for
+// and releases the events held meanwhile.
+func (s *Session) runResync() {
 	s.mu.Lock()
-	s.replaying = true
+	if s.isDone() {
+		s.mu.Unlock()
+		return
+	}
+	want := s.rs
+	s.rs = resyncState{running: true}
 	s.mu.Unlock()
-	defer s.release()
-	now, err := s.g.svc.Positions(ctx, s.p)
+	ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
+	defer cancel()
+	from, err := s.resyncFrom(ctx, want)
+	if err == nil {
+		err = s.g.svc.Replay(ctx, s.p, from, s.replayed)
+	}
 	if err != nil {
+		if s.ctx.Err() == nil {
+			s.g.log.Warn("resync failed", "err", err)
+		}
 		s.kill(CloseInternal, "resync failed, reconnect with since")
 		return
 	}
-	from := make(map[string]int64, len(now))
-	s.mu.Lock()
-	for conv := range now {
-		switch r := s.seen[conv]; {
-		case r != nil:
-			from[conv] = max(0, r.max-seenWindow)
-		default:
-			from[conv] = s.baseline[conv]
+	s.release(want)
+}
+
+// resyncFrom is where each wanted conversation's replay starts. A gap is
+// filled from the watermark. A full resync starts a window before it, so
+// that events lost around an outage whose seqs committed out of order
+// come back too (seen drops the repeats), but never before the baseline.
+func (s *Session) resyncFrom(ctx context.Context, want resyncState) (map[string]int64, error) {
+	var now map[string]int64
+	if want.full {
+		var err error
+		if now, err = s.g.svc.Positions(ctx, s.p); err != nil {
+			return nil, err
 		}
 	}
-	s.mu.Unlock()
-	if err := s.g.svc.Replay(ctx, s.p, from, s.replayed); err != nil {
-		s.kill(CloseInternal, "resync failed, reconnect with since")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	from := make(map[string]int64, len(now)+len(want.convs))
+	for conv := range now {
+		from[conv] = max(s.baseline[conv], s.mark(conv)-seenWindow)
 	}
+	for conv := range want.convs {
+		if _, ok := from[conv]; !ok {
+			from[conv] = s.mark(conv)
+		}
+	}
+	return from, nil
 }
 
 // replayed sends one replayed message unless the socket already had it.
@@ -117,16 +237,39 @@ func (s *Session) replayed(v *chat.MessageView) error {
 	return nil
 }
 
-// release ends a replay: held live events go out, minus duplicates.
-func (s *Session) release() {
+// release ends a replay that covered done: held live events go out in
+// arrival order, minus duplicates, unless more replay is due (requested
+// meanwhile, pending overflowed, or a held event skips ahead of the
+// watermark in a conversation the replay did not cover), in which case
+// the session queues for it and stays held.
+func (s *Session) release(done resyncState) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, d := range s.pending {
-		if d.seq > 0 && !s.seen.add(d.conv, d.seq) {
-			continue
-		}
-		s.enqueue(d.frame)
+	s.rs.running = false
+	if s.overflow {
+		s.overflow = false
+		s.rs.full = true
 	}
-	s.pending = nil
-	s.replaying = false
+	if !s.rs.wanted() {
+		for i, d := range s.pending {
+			if d.seq > 0 {
+				if s.seen.has(d.conv, d.seq) {
+					continue
+				}
+				if d.seq > s.mark(d.conv)+1 && !done.covers(d.conv) {
+					s.pending = slices.Delete(s.pending, 0, i)
+					s.rs.convs = map[string]bool{d.conv: true}
+					break
+				}
+				s.seen.add(d.conv, d.seq)
+			}
+			s.enqueue(d.frame)
+		}
+		if !s.rs.wanted() {
+			s.pending, s.replaying = nil, false
+			return
+		}
+	}
+	s.rs.queued = true
+	s.g.resyncs.push(s)
 }

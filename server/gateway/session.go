@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,16 +21,26 @@ type Session struct {
 	t Transport
 	p *chat.Principal
 
+	ctx   context.Context // ends with the session or at Shutdown
+	entry *userEntry      // set by hub.add
+
 	out       *sendQueue
 	writing   atomic.Bool
-	done      chan struct{}
+	done      chan struct{} // closed by kill
+	closed    chan struct{} // closed once the transport is closed
 	closeOnce sync.Once
+
+	wmu      sync.Mutex // guards wstopped, so kick's Add cannot race finish's Wait
+	wstopped bool
+	writers  sync.WaitGroup
 
 	mu        sync.Mutex
 	replaying bool
 	pending   []*delivery
+	overflow  bool // pending overflowed: replay again before going live
 	seen      seenSet
 	baseline  map[string]int64
+	rs        resyncState
 
 	budget frameBudget // client frames; the read loop's alone
 }
@@ -43,15 +54,30 @@ type delivery struct {
 }
 
 // Serve runs a socket from the auth handshake to its end. It returns when
-// the socket is closed.
+// the socket is closed and the session's writer has stopped. The session's
+// context ends with ctx or at Shutdown. A panic while serving is
+// recovered: that socket alone is closed with 1011.
 func (g *Gateway) Serve(ctx context.Context, t Transport) {
+	if !g.track() {
+		_ = t.Close(CloseGoingAway, "server shutting down")
+		return
+	}
+	defer g.sessions.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(g.ctx, cancel)()
+	g.safely("session", func() { g.serve(ctx, t) }, func() { _ = t.Close(CloseInternal, "internal error") })
+}
+
+func (g *Gateway) serve(ctx context.Context, t Transport) {
 	authenticated, ok := g.admitPending(t)
 	if !ok {
 		return
 	}
+	stopHS := context.AfterFunc(ctx, func() { _ = t.Close(CloseGoingAway, "server shutting down") })
 	p, since, err := g.handshake(ctx, t)
 	authenticated()
-	if err != nil {
+	if !stopHS() || err != nil {
 		return
 	}
 	leave, ok := g.admitUser(t, p)
@@ -60,13 +86,14 @@ func (g *Gateway) Serve(ctx context.Context, t Transport) {
 	}
 	defer leave()
 	s := &Session{
-		g: g, t: t, p: p,
+		g: g, t: t, p: p, ctx: ctx,
 		out:  newSendQueue(g.opts.SendQueue),
-		done: make(chan struct{}),
-		seen: seenSet{}, replaying: true,
+		done: make(chan struct{}), closed: make(chan struct{}),
+		seen: seenSet{}, replaying: true, rs: resyncState{running: true},
 	}
-	g.wg.Add(1)
-	defer g.wg.Done()
+	defer s.finish()
+	defer context.AfterFunc(ctx, func() { s.kill(CloseGoingAway, "server shutting down") })()
+	defer s.recoverPanic()
 	if err := g.hub.add(ctx, s); err != nil {
 		g.log.ErrorContext(ctx, "subscribe failed", "err", err)
 		s.kill(CloseInternal, "server busy, try again")
@@ -74,6 +101,7 @@ func (g *Gateway) Serve(ctx context.Context, t Transport) {
 	}
 	g.opts.Metrics.Connections(1)
 	defer g.disconnect(s)
+	defer s.recoverPanic() // before disconnect's normal close
 	defer s.watchExpiry(ctx)()
 	wasOffline, err := g.svc.Bus().Presence().Connect(ctx, p.User.UserID)
 	if err != nil {
@@ -184,10 +212,14 @@ func (s *Session) readLoop(ctx context.Context) {
 
 // flush writes what is queued, in order. It runs only while there is
 // something to write (started by kick), so an idle socket costs no writer
-// goroutine; a nil frame is a heartbeat ping.
+// goroutine; a nil frame is a heartbeat ping. It stops once the session is
+// killed: what is still queued is not worth a write to a closing socket.
 func (s *Session) flush() {
 	for {
 		for _, b := range s.out.take() {
+			if s.isDone() {
+				break
+			}
 			var err error
 			if b == nil {
 				err = s.t.WritePing()
@@ -196,24 +228,43 @@ func (s *Session) flush() {
 			}
 			if err != nil {
 				s.kill(CloseInternal, "write failed")
-				s.writing.Store(false)
-				return
+				break
 			}
 		}
 		s.writing.Store(false)
 		// A frame queued after take but before the flag was cleared found
 		// the writer still running; pick it up.
-		if s.out.empty() || !s.writing.CompareAndSwap(false, true) {
+		if s.isDone() || s.out.empty() || !s.writing.CompareAndSwap(false, true) {
 			return
 		}
 	}
 }
 
-// kick starts the writer unless it is running.
-func (s *Session) kick() {
-	if s.writing.CompareAndSwap(false, true) {
-		go s.flush()
+func (s *Session) isDone() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
 	}
+}
+
+// kick starts the writer unless it is running or the session has ended.
+func (s *Session) kick() {
+	if !s.writing.CompareAndSwap(false, true) {
+		return
+	}
+	s.wmu.Lock()
+	if s.wstopped {
+		s.wmu.Unlock()
+		return
+	}
+	s.writers.Add(1)
+	s.wmu.Unlock()
+	go func() {
+		defer s.writers.Done()
+		s.g.safely("flush", s.flush, func() { s.kill(CloseInternal, "internal error") })
+	}()
 }
 
 // ping queues a heartbeat.
@@ -223,10 +274,8 @@ func (s *Session) ping() { s.enqueue(nil) }
 // not read fast enough: it is cut (4000) rather than stalling fan-out for
 // everyone else; it reconnects and resumes with since.
 func (s *Session) enqueue(b []byte) {
-	select {
-	case <-s.done:
+	if s.isDone() {
 		return
-	default:
 	}
 	if !s.out.push(b) {
 		s.kill(CloseSlowConsumer, "too slow, reconnect with since")
@@ -235,24 +284,36 @@ func (s *Session) enqueue(b []byte) {
 	s.kick()
 }
 
+// kill ends the session. It never blocks: the close frame is written and
+// the socket closed on a goroutine of its own (closing also unblocks a
+// writer stuck on a slow client), so kill is safe under any lock and on
+// the fan-out path. finish waits for it.
 func (s *Session) kill(code int, reason string) {
 	s.closeOnce.Do(func() {
 		close(s.done)
-		_ = s.t.Close(code, reason)
+		go func() {
+			defer close(s.closed)
+			_ = s.t.Close(code, reason)
+		}()
 	})
 }
 
-// deliver passes a live event to the socket, or holds it while a replay is
-// running so that nothing arrives twice or out of the replay's order.
-func (s *Session) deliver(d *delivery) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.replaying {
-		s.pending = append(s.pending, d)
-		return
+// recoverPanic is deferred by serve: a panic in this session's commands or
+// replay closes this socket alone with 1011; the client sees no detail.
+func (s *Session) recoverPanic() {
+	if v := recover(); v != nil {
+		s.g.panicked("session", v, debug.Stack())
+		s.kill(CloseInternal, "internal error")
 	}
-	if d.seq > 0 && !s.seen.add(d.conv, d.seq) {
-		return
-	}
-	s.enqueue(d.frame)
+}
+
+// finish waits until the socket is closed and the writer has stopped, so
+// that nothing touches the transport after Serve returns.
+func (s *Session) finish() {
+	s.kill(CloseNormal, "")
+	<-s.closed
+	s.wmu.Lock()
+	s.wstopped = true
+	s.wmu.Unlock()
+	s.writers.Wait()
 }
