@@ -226,6 +226,22 @@ func TestImageRunsReadOnlyAsNonRoot(t *testing.T) {
 		t.Fatalf("bob's history: HTTP %d %+v", code, history)
 	}
 
+	// The chart always runs the admin listener: the admin API lives there
+	// only, and /metrics is open there but not on the public port.
+	for _, c := range []struct {
+		url, token string
+		want       int
+	}{
+		{base + "/_admin/v1/health", adminToken, http.StatusNotFound},
+		{base + "/metrics", "", http.StatusUnauthorized},
+		{"http://127.0.0.1:" + adm + "/_admin/v1/health", adminToken, http.StatusOK},
+		{"http://127.0.0.1:" + adm + "/metrics", "", http.StatusOK},
+	} {
+		if got := httpStatus(t, c.url, c.token); got != c.want && !(c.want == http.StatusUnauthorized && got == http.StatusForbidden) {
+			t.Errorf("GET %s: %d, want %d", c.url, got, c.want)
+		}
+	}
+
 	// ctl from the image, as `kubectl exec ... -- ctl health` runs it.
 	ctl := exec.Command(tools["chroot"], fmt.Sprintf("--userspec=%d:%d", runtimeUID, runtimeUID), rootfs, "/usr/local/bin/ctl", "health")
 	ctl.Env = env
@@ -387,6 +403,23 @@ func httpOK(url string) bool {
 	}
 	defer resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
+}
+
+func httpStatus(t *testing.T, url, token string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // callAPI POSTs body as JSON and decodes a 2xx answer into out.
