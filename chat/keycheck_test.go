@@ -173,3 +173,31 @@ func TestMasterKeyCheckOnRotationAtRunTime(t *testing.T) {
 		t.Fatal("started with another v2 than the one that wrapped data")
 	}
 }
+
+// TestRewrapRefusesAContradictedKey: two nodes configured with different
+// keys under one new label: the second may not re-wrap everything under
+// its key once the first one's check is stored.
+func TestRewrapRefusesAContradictedKey(t *testing.T) {
+	t.Parallel()
+	st := openBolt(t)
+	v1 := "v1:" + b64key(1)
+	first, err := newService(st, ringOf(t, v1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendOne(t, first, "1")
+	second, err := newService(st, ringOf(t, v1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.SetKeyring(ringOf(t, v1+",v2:"+b64key(3)))
+	if rep, err := first.Rewrap(context.Background()); err != nil || rep.Rewrapped == 0 {
+		t.Fatalf("first rewrap: %+v %v", rep, err)
+	}
+	second.SetKeyring(ringOf(t, v1+",v2:"+b64key(4)))
+	rep, err := second.Rewrap(context.Background())
+	wantWrongKey(t, err, "v2")
+	if rep.Rewrapped != 0 {
+		t.Fatalf("re-wrapped %d keys under a contradicted key", rep.Rewrapped)
+	}
+}

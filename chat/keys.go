@@ -172,6 +172,11 @@ func (s *Service) Rewrap(ctx context.Context) (RewrapReport, error) {
 	ring := s.Keyring()
 	active := ring.Active()
 	var rep RewrapReport
+	// Re-wrapping every key under a key that another node already stored
+	// a different check for would make them unreadable cluster-wide.
+	if err := s.checkMasterKey(ctx, ring, active); err != nil {
+		return rep, err
+	}
 	after := ""
 	for {
 		keys, err := s.store.ListDataKeysNotWrappedBy(ctx, active, after, 256)
