@@ -101,20 +101,27 @@ func (s *Server) newApp() *fiber.App {
 	}))
 }
 
+// smallBody is the largest body that must arrive within HeaderTimeout.
+const smallBody = 64 << 10
+
 // headerDeadline gives a request's headers opts.HeaderTimeout to arrive,
-// so half-sent requests (slowloris) are dropped in seconds; once the
-// headers are in, the body still has the app's ReadTimeout, so slow
-// uploads keep working. fasthttp arms ReadTimeout when it starts reading a
-// request and HeaderReceived's ReadTimeout once the headers are read.
+// so half-sent requests (slowloris) are dropped in seconds. A small body
+// (up to smallBody, every JSON route) must follow as promptly; a large or
+// chunked one (uploads) has the app's ReadTimeout, so slow uploads keep
+// working. fasthttp arms ReadTimeout when it starts reading a request and
+// HeaderReceived's ReadTimeout once the headers are read.
 func (s *Server) headerDeadline(app *fiber.App) *fiber.App {
 	if s.opts.HeaderTimeout <= 0 {
 		return app
 	}
-	body := app.Config().ReadTimeout
+	short, long := s.opts.HeaderTimeout, app.Config().ReadTimeout
 	srv := app.Server()
-	srv.ReadTimeout = s.opts.HeaderTimeout
-	srv.HeaderReceived = func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
-		return fasthttp.RequestConfig{ReadTimeout: body}
+	srv.ReadTimeout = short
+	srv.HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+		if n := h.ContentLength(); n >= 0 && n <= smallBody {
+			return fasthttp.RequestConfig{ReadTimeout: short}
+		}
+		return fasthttp.RequestConfig{ReadTimeout: long}
 	}
 	return app
 }
@@ -133,6 +140,7 @@ func (s *Server) ServeAdmin(ln net.Listener) error { return s.admin.Listener(ln)
 // and its session joined, then the listeners close and in-flight requests
 // finish, until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
 	s.gw.Shutdown(ctx)
 	err := s.public.ShutdownWithContext(ctx)
 	if aerr := s.admin.ShutdownWithContext(ctx); err == nil {
@@ -140,4 +148,3 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	return err
 }
-	s.draining.Store(true)

@@ -108,6 +108,7 @@ func (g *Gateway) admitPending(t Transport) (authenticated func(), ok bool) {
 	}
 	leave, ok := g.abuse.enter(g.abuse.pending, a.RemoteIP(), g.abuse.lim.PendingPerIP)
 	if !ok {
+		g.log.Debug("socket over the per-address cap refused", "ip", a.RemoteIP())
 		_ = t.Close(CloseTooManySockets, "too many unauthenticated sockets from this address")
 		return nil, false
 	}
@@ -120,6 +121,7 @@ func (g *Gateway) admitPending(t Transport) (authenticated func(), ok bool) {
 func (g *Gateway) admitUser(t Transport, p *chat.Principal) (leave func(), ok bool) {
 	leave, ok = g.abuse.enter(g.abuse.users, p.User.UserID, g.abuse.lim.SocketsPerUser)
 	if !ok {
+		g.log.Info("socket over the per-user cap refused", "user_id", p.User.UserID, "cap", g.abuse.lim.SocketsPerUser)
 		_ = t.WriteFrame(encodeError(&chat.Error{Status: 429, Code: chat.CodeRateLimited,
 			Msg: "this account has too many open sockets on this server; close one and retry"}, nil))
 		_ = t.Close(CloseTooManySockets, "too many sockets for this account")

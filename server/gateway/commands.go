@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/crypttalk/crypttalk/chat"
 	"github.com/crypttalk/crypttalk/internal/jsonx"
@@ -26,7 +27,8 @@ var commands = map[string]command{
 // the flood costs its sender, never the users it is aimed at.
 func (s *Session) handle(ctx context.Context, b []byte) {
 	if !s.budget.spend(s.g.abuse.lim) {
-		s.kill(CloseTooManyFrames, "too many frames, slow down")
+		s.g.log.WarnContext(ctx, "frame budget spent; socket closed", "user_id", s.p.User.UserID)
+		s.cut(CloseTooManyFrames, "too many frames, slow down")
 		return
 	}
 	var f Frame
@@ -56,6 +58,34 @@ func (s *Session) handle(ctx context.Context, b []byte) {
 		s.enqueue(encode("ack", data, f.ID))
 	}
 }
+
+// closeWriter is an optional Transport ability: send the close frame
+// without closing the socket yet; frames written after it are dropped.
+type closeWriter interface {
+	WriteClose(code int, reason string) error
+}
+
+// cut closes a socket whose client is likely still sending. The close
+// frame goes first; then, in the read loop, input is read and discarded
+// until the client answers the close or cutLinger passes, so that closing
+// does not reset the connection under a close frame the client has not
+// read yet.
+func (s *Session) cut(code int, reason string) {
+	if cw, ok := s.t.(closeWriter); ok && cw.WriteClose(code, reason) == nil {
+		// A timer, not a read deadline: a pong from the client would move
+		// the deadline, and the client must not keep the socket open.
+		timer := time.AfterFunc(cutLinger, func() { s.kill(code, reason) })
+		defer timer.Stop()
+		for {
+			if _, err := s.t.ReadFrame(); err != nil {
+				break
+			}
+		}
+	}
+	s.kill(code, reason)
+}
+
+const cutLinger = time.Second
 
 func sendMsg(ctx context.Context, s *Session, raw json.RawMessage) (any, error) {
 	var d sendData
