@@ -42,7 +42,8 @@ type Download struct {
 // OpenFile authorises a download. Everyone but the two participants gets
 // 404, so file ids cannot be probed. A GET whose answer holds the file's
 // first byte counts as a play of a voice message, however its Range is
-// spelled (players fetch the rest with Range requests); HEAD never does.
+// spelled, and so does any GET while no play is running (see checkPlays);
+// HEAD never does.
 func (s *Service) OpenFile(ctx context.Context, p *Principal, fileID string, r Read) (*Download, error) {
 	me := p.User.UserID
 	f, err := s.store.GetFile(ctx, fileID)
@@ -62,7 +63,7 @@ func (s *Service) OpenFile(ctx context.Context, p *Principal, fileID string, r R
 	if rerr != nil {
 		return nil, &RangeError{Size: f.Size, err: rerr}
 	}
-	if err := s.checkPlays(ctx, f, me, !r.Head && start == 0); err != nil {
+	if err := s.checkPlays(ctx, f, me, r, start); err != nil {
 		return nil, err
 	}
 	dek, err := s.dataKey(ctx, f.KeyID, f.ID)
@@ -99,32 +100,38 @@ func (s *Service) checkFileMessage(ctx context.Context, f *store.File) error {
 }
 
 // checkPlays enforces a voice message's expiry and play count; the
-// sender's own plays do not count. The last allowed play sets the file's
-// expiry to its duration plus a grace period: the player may fetch the
-// rest with Range requests until then, and purge removes it after.
-func (s *Service) checkPlays(ctx context.Context, f *store.File, me string, play bool) error {
+// sender's own plays do not count. A GET is a play unless it is a Range
+// that starts past byte 0 while the latest play can still be running (its
+// start plus the message's duration and the grace period): players fetch
+// the rest of a play that way, and nothing else skips the first byte, so
+// `bytes=1-` is no way around the count. The last allowed play sets the
+// file's expiry to the end of that window, after which purge removes it.
+func (s *Service) checkPlays(ctx context.Context, f *store.File, me string, r Read, start int64) error {
 	if f.Kind != media.KindVoice {
 		return nil
 	}
-	if !f.ExpiresAt.IsZero() && !s.now().Before(f.ExpiresAt) {
+	now := s.now().UTC()
+	if !f.ExpiresAt.IsZero() && !now.Before(f.ExpiresAt) {
 		return Gone("this voice message has expired")
 	}
 	if f.MaxPlays <= 0 || me == f.Owner {
 		return nil
 	}
+	window := time.Duration(f.DurationMS)*time.Millisecond + s.opts.VoicePlayGrace
+	playing := !f.LastPlayAt.IsZero() && now.Before(f.LastPlayAt.Add(window))
 	playedOut := Gone("this voice message was played the allowed number of times")
-	if !play {
-		// The rest of a play in progress: allowed while plays remain, or
-		// within the grace period that the last play started.
-		if f.Plays >= f.MaxPlays && f.ExpiresAt.IsZero() {
+	switch {
+	case r.Head:
+		if f.Plays >= f.MaxPlays && !playing {
 			return playedOut
 		}
 		return nil
-	}
-	if f.Plays >= f.MaxPlays {
+	case start > 0 && playing:
+		return nil
+	case f.Plays >= f.MaxPlays:
 		return playedOut
 	}
-	n, err := s.store.AddPlay(ctx, f.ID)
+	n, err := s.store.AddPlay(ctx, f.ID, now)
 	if err != nil {
 		return storeError(err)
 	}
@@ -132,8 +139,7 @@ func (s *Service) checkPlays(ctx context.Context, f *store.File, me string, play
 		return playedOut
 	}
 	if n == f.MaxPlays {
-		grace := time.Duration(f.DurationMS)*time.Millisecond + s.opts.VoicePlayGrace
-		if err := s.store.ExpireFile(ctx, f.ID, s.now().UTC().Add(grace)); err != nil {
+		if err := s.store.ExpireFile(ctx, f.ID, now.Add(window)); err != nil {
 			return storeError(err)
 		}
 	}

@@ -111,6 +111,42 @@ func TestVoicePlayCountsFromParsedRange(t *testing.T) {
 	}
 }
 
+// TestVoiceRangeWithoutPlayCounts: a Range that skips byte 0 continues a
+// play only while one can be running; otherwise it is a play itself, so
+// `bytes=1-` again and again is no way around max_plays.
+func TestVoiceRangeWithoutPlayCounts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	res := e.uploadVoice(t, 1000, chat.UploadFields{To: "@bob:x", MaxPlays: 3})
+	ctx := context.Background()
+	bob := e.users["bob"]
+	read := func(rng string) error {
+		_, err := e.svc.OpenFile(ctx, bob, res.FileID, chat.Read{Range: rng})
+		return err
+	}
+	if err := read("bytes=1-"); err != nil || e.plays(t, res.FileID) != 1 {
+		t.Fatalf("bytes=1- with no play running: %v, plays %d, want counted", err, e.plays(t, res.FileID))
+	}
+	if err := read("bytes=500-"); err != nil || e.plays(t, res.FileID) != 1 {
+		t.Fatalf("the rest of that play: %v, plays %d, want not counted", err, e.plays(t, res.FileID))
+	}
+	e.clk.Advance(time.Second + time.Minute) // duration + grace: that play is over
+	if err := read("bytes=1-"); err != nil || e.plays(t, res.FileID) != 2 {
+		t.Fatalf("bytes=1- after the play ended: %v, plays %d, want counted", err, e.plays(t, res.FileID))
+	}
+	e.clk.Advance(2 * time.Minute)
+	if err := read("bytes=1-"); err != nil || e.plays(t, res.FileID) != 3 {
+		t.Fatalf("third play: %v, plays %d", err, e.plays(t, res.FileID))
+	}
+	e.clk.Advance(2 * time.Minute)
+	if err := read("bytes=1-"); chat.AsError(err).Status != 410 {
+		t.Fatalf("a fourth play by Range: %v, want 410", err)
+	}
+	if _, err := e.svc.OpenFile(ctx, bob, res.FileID, chat.Read{Head: true}); chat.AsError(err).Status != 410 {
+		t.Fatalf("HEAD of a played-out message: %v, want 410", err)
+	}
+}
+
 // wantPurged checks that a voice message is gone with everything of it
 // and that both members were told.
 func (e *env) wantPurged(t *testing.T, res *chat.UploadResult, aliceEv, bobEv func() []string) {

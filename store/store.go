@@ -294,6 +294,9 @@ type File struct {
 	// PendingUntil is when an upload that no message announced yet is
 	// removed (zero once announced), so unannounced uploads cannot pile up.
 	PendingUntil time.Time `json:"pending_until" bson:"pending_until"`
+	// LastPlayAt is when the latest counted play of a voice message began:
+	// Range requests that continue it are not plays of their own.
+	LastPlayAt time.Time `json:"last_play_at" bson:"last_play_at"`
 }
 
 // Files stores file metadata and the encrypted blobs.
@@ -301,8 +304,10 @@ type Files interface {
 	PutFile(ctx context.Context, f *File) error
 	GetFile(ctx context.Context, id string) (*File, error)
 	UpdateFile(ctx context.Context, f *File) error
-	// AddPlay increments Plays and returns the new count.
-	AddPlay(ctx context.Context, id string) (int64, error)
+	// AddPlay increments Plays, raises LastPlayAt to at (an earlier at
+	// keeps a later one) and returns the new count. Concurrent calls each
+	// get their own count.
+	AddPlay(ctx context.Context, id string, at time.Time) (int64, error)
 	DeleteFile(ctx context.Context, id string) error
 	// ListConversationFiles returns the ids of a conversation's files.
 	ListConversationFiles(ctx context.Context, conversationID string) ([]string, error)

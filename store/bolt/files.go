@@ -3,6 +3,7 @@ package bolt
 import (
 	"context"
 	"errors"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -65,9 +66,9 @@ func (s *Store) UpdateFile(ctx context.Context, f *store.File) error {
 	})
 }
 
-// AddPlay counts one play of a file and returns the new count. The
-// read-modify-write runs in one transaction, so no play is lost.
-func (s *Store) AddPlay(ctx context.Context, id string) (int64, error) {
+// AddPlay counts one play of a file at `at` and returns the new count.
+// The read-modify-write runs in one transaction, so no play is lost.
+func (s *Store) AddPlay(ctx context.Context, id string, at time.Time) (int64, error) {
 	var plays int64
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		var f store.File
@@ -76,6 +77,9 @@ func (s *Store) AddPlay(ctx context.Context, id string) (int64, error) {
 		}
 		f.Plays++
 		plays = f.Plays
+		if at.After(f.LastPlayAt) {
+			f.LastPlayAt = at
+		}
 		return putJSON(tx, bFiles, []byte(id), &f)
 	})
 	if err != nil {

@@ -54,9 +54,21 @@ func (s *Store) UpdateFile(ctx context.Context, f *store.File) error {
 	return nil
 }
 
-// AddPlay counts one play atomically.
-func (s *Store) AddPlay(ctx context.Context, id string) (int64, error) {
-	return s.counter(ctx, s.files, id, "plays")
+// AddPlay counts one play atomically. The play's time is set after the
+// count: should that write fail, a later Range request counts as a play
+// of its own, which errs on the side of the limit.
+func (s *Store) AddPlay(ctx context.Context, id string, at time.Time) (int64, error) {
+	n, err := s.counter(ctx, s.files, id, "plays")
+	if err != nil {
+		return 0, err
+	}
+	octx, cancel := s.op(ctx)
+	defer cancel()
+	_, err = s.files.UpdateOne(octx, bson.M{"_id": id}, bson.M{"$max": bson.M{"last_play_at": at}})
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	return n, nil
 }
 
 // DeleteFile removes a file's metadata, its own keys and its blob.

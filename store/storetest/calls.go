@@ -74,7 +74,7 @@ func contentCalls(s store.Store) map[string]func(ctx context.Context) error {
 		"PutFile":               func(ctx context.Context) error { return s.PutFile(ctx, newFile("late", "!c")) },
 		"GetFile":               func(ctx context.Context) error { return ignore1(s.GetFile(ctx, "filec")) },
 		"UpdateFile":            func(ctx context.Context) error { return s.UpdateFile(ctx, newFile("filec", "!c")) },
-		"AddPlay":               func(ctx context.Context) error { return ignore1(s.AddPlay(ctx, "filec")) },
+		"AddPlay":               func(ctx context.Context) error { return ignore1(s.AddPlay(ctx, "filec", t0)) },
 		"DeleteFile":            func(ctx context.Context) error { return s.DeleteFile(ctx, "filec") },
 		"ListConversationFiles": func(ctx context.Context) error { return ignore1(s.ListConversationFiles(ctx, "!c")) },
 		"WriteBlob": func(ctx context.Context) error {

@@ -51,7 +51,7 @@ func testFileNotFound(t *testing.T, s store.Store) {
 	_, err := s.GetFile(ctx, "nope")
 	wantErr(t, err, store.ErrNotFound, "GetFile")
 	wantErr(t, s.UpdateFile(ctx, newFile("nope", "!c")), store.ErrNotFound, "UpdateFile")
-	_, err = s.AddPlay(ctx, "nope")
+	_, err = s.AddPlay(ctx, "nope", t0)
 	wantErr(t, err, store.ErrNotFound, "AddPlay")
 	wantNilOrNotFound(t, s.DeleteFile(ctx, "nope"), "DeleteFile")
 	_, err = s.GetFile(ctx, "nope")
@@ -66,7 +66,7 @@ func testFileAddPlay(t *testing.T, s store.Store) {
 	must(t, s.PutFile(ctx, newFile("f1", "!c")))
 	must(t, s.PutFile(ctx, newFile("f2", "!c")))
 	for want := int64(1); want <= 3; want++ {
-		n, err := s.AddPlay(ctx, "f1")
+		n, err := s.AddPlay(ctx, "f1", t0)
 		must(t, err)
 		if n != want {
 			t.Fatalf("AddPlay = %d, want %d", n, want)
@@ -87,7 +87,7 @@ func testFileAddPlayConcurrent(t *testing.T, s store.Store) {
 	counts := make([]int64, 20)
 	errs := parallel(len(counts), func(i int) error {
 		var err error
-		counts[i], err = s.AddPlay(ctx, "f1")
+		counts[i], err = s.AddPlay(ctx, "f1", t0)
 		return err
 	})
 	for _, err := range errs {
@@ -138,7 +138,7 @@ func testFileDelete(t *testing.T, s store.Store) {
 	must(t, s.DeleteFile(ctx, "f1"))
 	_, err := s.GetFile(ctx, "f1")
 	wantErr(t, err, store.ErrNotFound, "deleted file")
-	_, err = s.AddPlay(ctx, "f1")
+	_, err = s.AddPlay(ctx, "f1", t0)
 	wantErr(t, err, store.ErrNotFound, "AddPlay of a deleted file")
 	ids, err := s.ListConversationFiles(ctx, "!c")
 	must(t, err)

@@ -18,6 +18,7 @@ var fileExpiryCases = []testCase{
 	{"DueForgetsDeleted", testDueForgetsDeleted},
 	{"ExpireFileOnlyLowers", testExpireFile},
 	{"UsagePerOwner", testFileUsage},
+	{"AddPlayRecordsItsTime", testAddPlayTime},
 	{"CancelledCallsFail", testFileExpiryCancelled},
 }
 
@@ -79,7 +80,7 @@ func testDueFollowsUpdate(t *testing.T, s store.Store) {
 	must(t, s.UpdateFile(ctx, f))
 	wantIDs(t, "before its new expiry", dueIDs(t, s, t0.Add(59*time.Minute), 0), nil)
 	wantIDs(t, "at its new expiry", dueIDs(t, s, t0.Add(time.Hour), 0), []string{"f1"})
-	_, err := s.AddPlay(ctx, "f1")
+	_, err := s.AddPlay(ctx, "f1", t0)
 	must(t, err)
 	wantIDs(t, "after a play", dueIDs(t, s, t0.Add(time.Hour), 0), []string{"f1"})
 }
@@ -109,7 +110,7 @@ func testExpireFile(t *testing.T, s store.Store) {
 	f := plainFile("f1", alice, 1)
 	f.MaxPlays = 2
 	must(t, s.PutFile(ctx, f))
-	_, err := s.AddPlay(ctx, "f1")
+	_, err := s.AddPlay(ctx, "f1", t0)
 	must(t, err)
 	must(t, s.ExpireFile(ctx, "f1", t0.Add(time.Hour))) // from none
 	must(t, s.ExpireFile(ctx, "f1", t0.Add(2*time.Hour)))
@@ -171,5 +172,22 @@ func testFileExpiryCancelled(t *testing.T, s store.Store) {
 	}
 	if f, _ := s.GetFile(t.Context(), "f1"); f != nil && !f.ExpiresAt.IsZero() {
 		t.Error("a cancelled ExpireFile changed the file")
+	}
+}
+
+func testAddPlayTime(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	must(t, s.PutFile(ctx, plainFile("f1", alice, 1)))
+	for i, at := range []time.Time{t0.Add(time.Minute), t0.Add(3 * time.Minute), t0.Add(2 * time.Minute)} {
+		n, err := s.AddPlay(ctx, "f1", at)
+		must(t, err)
+		if n != int64(i+1) {
+			t.Fatalf("play %d counted as %d", i+1, n)
+		}
+	}
+	got, err := s.GetFile(ctx, "f1")
+	must(t, err)
+	if !got.LastPlayAt.Equal(t0.Add(3*time.Minute)) || got.Plays != 3 {
+		t.Fatalf("after plays at +1m, +3m, +2m: LastPlayAt %v plays %d; want +3m (the latest) and 3", got.LastPlayAt, got.Plays)
 	}
 }

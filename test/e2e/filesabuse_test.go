@@ -64,6 +64,14 @@ func TestFilesAbuse(t *testing.T) {
 				t.Fatalf("a fourth play with %q: %d %s, want 410 CT_GONE", rng, resp.StatusCode, body)
 			}
 		}
+		// Skipping byte 0 is a play too while no play is running.
+		_, once := upload(t, n, alice.Token, map[string]string{"to": bu.UserID, "kind": "voice", "max_plays": "1"}, "n.wav", data)
+		if resp, got := download(t, n, bob.Token, once.FileID, "bytes=1-"); resp.StatusCode != 206 || !bytes.Equal(got, data[1:]) {
+			t.Fatalf("bytes=1-: %d, %d bytes", resp.StatusCode, len(got))
+		}
+		if resp, _ := download(t, n, bob.Token, once.FileID, "bytes=0-"); resp.StatusCode != 410 {
+			t.Fatalf("a play after bytes=1- used the only one: %d, want 410", resp.StatusCode)
+		}
 		// Played out: purge removes message, blob and key, and tells both.
 		waitEvent(t, bconn, "msg-deleted", func(d json.RawMessage) bool { return strings.Contains(string(d), a.Msg.ID) })
 		waitEvent(t, aconn, "msg-deleted", func(d json.RawMessage) bool { return strings.Contains(string(d), a.Msg.ID) })
