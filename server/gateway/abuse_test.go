@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -268,5 +269,45 @@ func TestSocketClosedAtTokenExpiry(t *testing.T) {
 	}
 	if code := waitClosed(t, tr); code != CloseUnauthorized {
 		t.Fatalf("closed with %d at token expiry, want %d", code, CloseUnauthorized)
+	}
+}
+
+// closingTransport answers WriteClose like the WebSocket transport: the
+// close frame is recorded and the socket stays open for the drain.
+type closingTransport struct {
+	*fakeTransport
+	closeSent atomic.Int32
+}
+
+func (c *closingTransport) WriteClose(code int, _ string) error {
+	c.closeSent.Store(int32(code))
+	return nil
+}
+
+// The flooder gets its close frame before the socket is closed, and the
+// socket is closed within cutLinger even though the client never answers.
+func TestCutSendsTheCloseFrameFirst(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Options{Limits: Limits{FrameRate: 1, FrameBurst: 5}})
+	tr := &closingTransport{fakeTransport: newFakeTransport()}
+	go f.gw.Serve(context.Background(), tr)
+	tr.send(t, "auth", map[string]any{"token": f.toks["alice"]}, "")
+	if g := tr.next(t); g.Event != "ready" {
+		t.Fatal(g.Event)
+	}
+	go func() {
+		for {
+			select {
+			case tr.in <- []byte(`{"event":"ping"}`):
+			case <-tr.done:
+				return
+			}
+		}
+	}()
+	if code := waitClosed(t, tr.fakeTransport); code != CloseTooManyFrames {
+		t.Fatalf("closed with %d, want %d", code, CloseTooManyFrames)
+	}
+	if got := tr.closeSent.Load(); got != CloseTooManyFrames {
+		t.Fatalf("close frame %d sent before closing, want %d", got, CloseTooManyFrames)
 	}
 }
