@@ -30,6 +30,7 @@ vet:
 # and a race report in a node's output fails the test that started it.
 test: deps vet
 	CRYPTTALK_TEST_RACE=1 $(GO) test -race -count=1 -timeout 40m $(PKGS)
+	$(GO) test -run '^$$' -fuzz FuzzCanonical -fuzztime 10s ./federation/canonicaljson
 	cd deploy/test && $(GO) vet ./... && $(GO) test -count=1 -timeout 15m ./...
 
 test-short: vet

@@ -18,7 +18,7 @@ import (
 // vectors (appendices, "Cryptographic Test Vectors").
 const matrixSeed = "YJDBA9Xnr2sVqXD9Vj7XVUnmFZcZrlw8Md7kMW+3XA1"
 
-func seedKey(t *testing.T, id, seedB64 string) *vault.SigningKey {
+func seedKey(t testing.TB, id, seedB64 string) *vault.SigningKey {
 	t.Helper()
 	seed, err := base64.RawStdEncoding.DecodeString(seedB64)
 	if err != nil {
@@ -31,7 +31,7 @@ func seedKey(t *testing.T, id, seedB64 string) *vault.SigningKey {
 	return k
 }
 
-func newKey(t *testing.T, name string) *vault.SigningKey {
+func newKey(t testing.TB, name string) *vault.SigningKey {
 	t.Helper()
 	k, err := vault.GenerateSigningKey(name)
 	if err != nil {
@@ -117,7 +117,7 @@ type fixture struct {
 	v                  *Verifier
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{cur: newKey(t, "cur"), old: newKey(t, "old"), stranger: newKey(t, "x")}
 	f.now = time.UnixMilli(1_800_000_000_000)
@@ -142,7 +142,7 @@ func newFixture(t *testing.T) *fixture {
 
 // forge signs an arbitrary event object the way SignEvent does, so each
 // test case can break exactly one rule.
-func forge(t *testing.T, fields map[string]any, key *vault.SigningKey, signer string) []byte {
+func forge(t testing.TB, fields map[string]any, key *vault.SigningKey, signer string) []byte {
 	t.Helper()
 	raw, _ := json.Marshal(fields)
 	o, _, err := parseObject(raw)
@@ -355,6 +355,7 @@ func TestParseAuth(t *testing.T) {
 		`X-CryptTalk origin="a.example:8448",destination="b.example",key="ed25519:k1",sig="abc+/def"`,
 		`x-crypttalk   sig="abc+/def" , KEY="ed25519:k1",	destination=b.example ,origin="a.example:8448"`,
 		`X-CryptTalk origin="a.exa\mple:8448",destination="b.example",key="ed25519:k1",sig="abc+/def",extra=1`,
+		`X-CryptTalk ,origin="a.example:8448",,destination=b.example, ,key="ed25519:k1",sig="abc+/def",`,
 	}
 	for _, h := range good {
 		got, err := ParseAuth(h)
@@ -373,7 +374,6 @@ func TestParseAuth(t *testing.T) {
 		`X-CryptTalk origin=a,destination=b,key=ed25519:k,sig=s`,
 		`X-CryptTalk origin="a,destination=b,key="ed25519:k",sig=s`,
 		`X-CryptTalk origin=a destination=b,key="ed25519:k",sig=s`,
-		`X-CryptTalk origin=a,,destination=b,key="ed25519:k",sig=s`,
 		`X-CryptTalk =a,destination=b,key="ed25519:k",sig=s`,
 	}
 	for _, h := range bad {

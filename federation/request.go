@@ -69,8 +69,8 @@ func SignRequest(key *vault.SigningKey, r Request) (string, error) {
 // one or more spaces, then name=value pairs separated by commas with
 // optional spaces or tabs around them; names in any case and any order;
 // a value either a token or a quoted string with backslash escapes.
-// Unknown parameters are ignored; a parameter given twice, or a missing
-// origin, destination, key or sig, is refused.
+// Empty list elements and unknown parameters are ignored; a parameter
+// given twice, or a missing origin, destination, key or sig, is refused.
 func ParseAuth(h string) (Auth, error) {
 	scheme, rest, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, AuthScheme) {
@@ -79,6 +79,11 @@ func ParseAuth(h string) (Auth, error) {
 	params := map[string]string{}
 	s := strings.TrimLeft(rest, " ")
 	for s != "" {
+		// RFC 9110 lists may hold empty elements, which are skipped.
+		if s[0] == ',' {
+			s = strings.TrimLeft(s[1:], " \t")
+			continue
+		}
 		eq := strings.IndexByte(s, '=')
 		if eq <= 0 || !isToken(s[:eq]) {
 			return Auth{}, unauthorized(ErrBadAuthHeader, "Authorization parameters must be name=value")
