@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"unicode/utf8"
 )
@@ -68,12 +67,14 @@ func Decode(b []byte, v any, maxDepth int) error {
 	if err := CheckKeys(b); err != nil {
 		return err
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(v); err != nil {
+	// Unmarshal, not a Decoder: the body is in memory already, and
+	// Unmarshal refuses anything after the object by itself.
+	if err := json.Unmarshal(b, v); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) && strings.Contains(syn.Error(), "after top-level value") {
+			return errors.New("unexpected data after the JSON object")
+		}
 		return describe(err)
-	}
-	if dec.More() {
-		return errors.New("unexpected data after the JSON object")
 	}
 	return nil
 }
@@ -146,56 +147,123 @@ func hex4(b []byte, at int) (rune, bool) {
 // differ only in case: encoding/json matches field names without regard to
 // case (Unicode folding: "TO", "To" and "to" all fill To) and the last one
 // wins, so {"to":A,"TO":B} would be read as B by us and as A by anything
-// in front of us that reads JSON case-sensitively.
+// in front of us that reads JSON case-sensitively. It is a byte scanner,
+// not a tokenizer (every REST body and WebSocket frame goes through it); it
+// does not validate the syntax, which the decoder does afterwards.
 func CheckKeys(b []byte) error {
 	type frame struct {
 		object, wantKey bool
-		keys            map[string]struct{}
+		keys            []string
+		set             map[string]struct{} // once keys grows past smallObject
 	}
+	const smallObject = 16
 	var stack []frame
-	valueDone := func() {
-		if n := len(stack); n > 0 && stack[n-1].object {
-			stack[n-1].wantKey = true
-		}
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return describe(err)
-		}
-		if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].wantKey {
-			if k, ok := tok.(string); ok {
-				f := foldKey(k)
-				if _, dup := stack[n-1].keys[f]; dup {
-					return fmt.Errorf("key %q appears twice in one object (keys are matched without regard to case)", k)
-				}
-				stack[n-1].keys[f] = struct{}{}
-				stack[n-1].wantKey = false
-				continue
-			}
-		}
-		switch tok {
-		case json.Delim('{'):
-			stack = append(stack, frame{object: true, wantKey: true, keys: map[string]struct{}{}})
-		case json.Delim('['):
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '{':
+			stack = append(stack, frame{object: true, wantKey: true})
+		case '[':
 			stack = append(stack, frame{})
-		case json.Delim('}'), json.Delim(']'):
-			stack = stack[:len(stack)-1]
-			valueDone()
-		default:
-			valueDone()
+		case '}', ']':
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+		case ',':
+			if n := len(stack); n > 0 && stack[n-1].object {
+				stack[n-1].wantKey = true
+			}
+		case '"':
+			end := stringEnd(b, i+1)
+			if end < 0 {
+				return nil // unterminated: the decoder reports it
+			}
+			if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].wantKey {
+				f := &stack[n-1]
+				f.wantKey = false
+				k, raw := foldKey(b[i : end+1])
+				dup := false
+				if f.set != nil {
+					_, dup = f.set[k]
+				} else {
+					for _, o := range f.keys {
+						if o == k {
+							dup = true
+							break
+						}
+					}
+				}
+				if dup {
+					return fmt.Errorf("key %s appears twice in one object (keys are matched without regard to case)", raw)
+				}
+				if f.set == nil && len(f.keys) < smallObject {
+					f.keys = append(f.keys, k)
+				} else {
+					if f.set == nil {
+						f.set = make(map[string]struct{}, 2*smallObject)
+						for _, o := range f.keys {
+							f.set[o] = struct{}{}
+						}
+					}
+					f.set[k] = struct{}{}
+				}
+			}
+			i = end
 		}
 	}
+	return nil
 }
 
-// foldKey maps keys that encoding/json would treat as one to one string
-// (ToUpper then ToLower also joins the Kelvin sign with k and long s with s).
-func foldKey(k string) string { return strings.ToLower(strings.ToUpper(k)) }
+// stringEnd is the index of the quote that closes the string starting at
+// from, or -1.
+func stringEnd(b []byte, from int) int {
+	for j := from; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j
+		}
+	}
+	return -1
+}
+
+// foldKey maps keys that encoding/json would treat as one to one string:
+// ASCII lower-casing for plain keys, and for escaped or non-ASCII ones the
+// decoded key upper- then lower-cased, which also joins the Kelvin sign
+// with k and the long s with s. raw is the quoted key, for the message.
+func foldKey(quoted []byte) (folded, raw string) {
+	raw = string(quoted)
+	plain := true
+	for _, c := range quoted[1 : len(quoted)-1] {
+		if c == '\\' || c >= utf8.RuneSelf {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return asciiLower(raw[1 : len(raw)-1]), raw
+	}
+	var k string
+	if json.Unmarshal(quoted, &k) != nil {
+		k = raw
+	}
+	return strings.ToLower(strings.ToUpper(k)), raw
+}
+
+func asciiLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if b[j] >= 'A' && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
 
 func describe(err error) error {
 	var syn *json.SyntaxError

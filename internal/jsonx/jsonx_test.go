@@ -1,6 +1,7 @@
 package jsonx
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -90,4 +91,29 @@ func TestDecodeRefusesAmbiguousText(t *testing.T) {
 			t.Errorf("%s: refused %q: %v", name, in, err)
 		}
 	}
+}
+
+// BenchmarkDecode measures a send-msg body through every check, against
+// encoding/json alone (the cost of refusing ambiguous JSON).
+func BenchmarkDecode(b *testing.B) {
+	body := []byte(`{"to":"@bob:chat.example.org","message":"` + strings.Repeat("hello there, ", 20) + `","txn_id":"m-1234567890"}`)
+	type msg struct {
+		To, Message, TxnID string
+	}
+	b.Run("jsonx", func(b *testing.B) {
+		for b.Loop() {
+			var m msg
+			if err := Decode(body, &m, 32); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding/json", func(b *testing.B) {
+		for b.Loop() {
+			var m msg
+			if err := json.Unmarshal(body, &m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
