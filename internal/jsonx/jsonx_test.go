@@ -3,6 +3,7 @@ package jsonx
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -84,6 +85,19 @@ func TestDecodeRefusesAmbiguousText(t *testing.T) {
 		"raw UTF-8":                   `{"message":"café ☕ 😀"}`,
 		"escaped quote and backslash": `{"message":"a\"b\\","to":"c"}`,
 		"keys in arrays of objects":   `{"list":[{"k":1},{"k":2}]}`,
+	}
+	var many strings.Builder
+	many.WriteString(`{"to":"@a:x"`)
+	for i := range 40 {
+		fmt.Fprintf(&many, `,"k%d":%d`, i, i)
+	}
+	good["many keys"] = many.String() + "}"
+	bad["a duplicate among many keys"] = many.String() + `,"K7":1}`
+	for name, in := range bad {
+		var b body
+		if err := Decode([]byte(in), &b, 32); err == nil {
+			t.Errorf("%s: accepted %q", name, in)
+		}
 	}
 	for name, in := range good {
 		var b body

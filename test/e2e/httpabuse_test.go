@@ -322,6 +322,28 @@ func TestHTTPAbuseNamesAndJSON(t *testing.T) {
 	if status, code := postRaw(t, n, "/api/auth/login", "", []byte("{\"username\":\"alice\",\"password\":\"\xff\xfe\"}")); status != 400 || code != "CT_BAD_JSON" {
 		t.Errorf("login with invalid UTF-8: %d %s, want 400 CT_BAD_JSON", status, code)
 	}
+	// The same rule on the socket: a send-msg whose data names "to" twice.
+	ws := rawSocket(t, n, nil)
+	_ = ws.WriteJSON(map[string]any{"event": "auth", "data": map[string]any{"token": alice.Token}})
+	if f := readFrame(t, ws); f.Event != "ready" {
+		t.Fatalf("auth: %s", f.Event)
+	}
+	_ = ws.WriteMessage(1, []byte(`{"event":"send-msg","id":"dup","data":{"to":"`+bob.UserID+`","TO":"@kate:localhost","msg":"which one?"}}`))
+	for {
+		f := readFrame(t, ws)
+		if f.Event == "ack" {
+			t.Fatal("send-msg with \"to\" and \"TO\" was acknowledged")
+		}
+		if f.Event == "error" {
+			var e struct {
+				Errcode string `json:"errcode"`
+			}
+			if json.Unmarshal(f.Data, &e) != nil || e.Errcode != "CT_BAD_JSON" {
+				t.Fatalf("send-msg with duplicate keys: error %s, want CT_BAD_JSON", f.Data)
+			}
+			break
+		}
+	}
 	if msgs, err := kate.GetMsg(ctxT(t), client.GetMsgRequest{To: "@alice:localhost"}); err != nil || len(msgs) != 0 {
 		t.Errorf("kate got %d messages (%v), want none", len(msgs), err)
 	}
