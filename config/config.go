@@ -110,12 +110,13 @@ type Limits struct {
 	UploadQuotaBytes int64         `mapstructure:"upload_quota_bytes"` // plaintext bytes of files one user may store
 }
 
-// RateLimit are counters per window; a count of 0 turns that limit off.
+// RateLimit are token buckets: Count hits at once, then Count per Window
+// (one every Window/Count); a count of 0 turns that limit off.
 type RateLimit struct {
 	RegisterPerIPCount int           `mapstructure:"register_per_ip_count"` // registrations per client IP
 	RegisterWindow     time.Duration `mapstructure:"register_window"`       // window of RegisterPerIPCount
 	LoginPerIPCount    int           `mapstructure:"login_per_ip_count"`    // login attempts per client IP
-	LoginPerUserCount  int           `mapstructure:"login_per_user_count"`  // login attempts per user name
+	LoginPerUserCount  int           `mapstructure:"login_per_user_count"`  // failed logins per (user name, client IP); wrong admin tokens per IP
 	LoginWindow        time.Duration `mapstructure:"login_window"`          // window of both login counts
 	SendPerUserCount   int           `mapstructure:"send_per_user_count"`   // messages sent per user
 	SendWindow         time.Duration `mapstructure:"send_window"`           // window of SendPerUserCount
