@@ -19,8 +19,10 @@ import (
 // serverDefaults is the environment ctbench gives a crypttalkd it starts,
 // before -server-env: cheap bcrypt (the tool registers thousands of users),
 // no register, login or send limits (all of them come from one address, and the tool measures the server, not the limiter), quiet
-// logs, and a send queue big enough that the tool, which shares the CPU
-// with the server, is not cut as a slow consumer in max runs.
+// logs, a send queue big enough that the tool, which shares the CPU
+// with the server, is not cut as a slow consumer in max runs, and socket
+// caps and frame budgets out of the way (thousands of sockets from one
+// address, max runs as fast as acks come).
 var serverDefaults = []string{
 	"CRYPTTALK_BCRYPT_COST=4",
 	"CRYPTTALK_LOG_LEVEL=warn",
@@ -29,6 +31,10 @@ var serverDefaults = []string{
 	"CRYPTTALK_RATELIMIT_LOGIN_PER_USER_COUNT=0",
 	"CRYPTTALK_RATELIMIT_SEND_PER_USER_COUNT=0",
 	"CRYPTTALK_LIMITS_WS_SEND_QUEUE=4096",
+	"CRYPTTALK_LIMITS_WS_PENDING_PER_IP=1000000",
+	"CRYPTTALK_LIMITS_WS_SOCKETS_PER_USER=1000",
+	"CRYPTTALK_LIMITS_WS_FRAME_RATE=1000000",
+	"CRYPTTALK_LIMITS_WS_FRAME_BURST=1000000",
 }
 
 // server is a crypttalkd the tool started on a temp data dir.

@@ -67,6 +67,7 @@ type resyncState struct {
 	queued  bool            // the session waits in the resync queue
 	full    bool            // every conversation (bus outage, overflow)
 	convs   map[string]bool // conversations with a gap to fill
+	refills int             // fills in a row that left a gap (see release)
 }
 
 func (r *resyncState) wanted() bool { return r.full || len(r.convs) > 0 }
@@ -170,7 +171,7 @@ func (s *Session) runResync() {
 		return
 	}
 	want := s.rs
-	s.rs = resyncState{running: true}
+	s.rs = resyncState{running: true, refills: want.refills}
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
 	defer cancel()
@@ -237,11 +238,16 @@ func (s *Session) replayed(v *chat.MessageView) error {
 	return nil
 }
 
+// maxRefills is how many fills in a row may leave a gap before it is
+// taken for a hole: a seq committed while the fill read may need one more
+// read, a seq the store will never show (a failed write, a message that
+// expired meanwhile) must not hold the socket for ever.
+const maxRefills = 2
+
 // release ends a replay that covered done: held live events go out in
 // arrival order, minus duplicates, unless more replay is due (requested
-// meanwhile, pending overflowed, or a held event skips ahead of the
-// watermark in a conversation the replay did not cover), in which case
-// the session queues for it and stays held.
+// meanwhile, pending overflowed, or a held event still skips ahead of the
+// watermark), in which case the session queues for it and stays held.
 func (s *Session) release(done resyncState) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -256,7 +262,10 @@ func (s *Session) release(done resyncState) {
 				if s.seen.has(d.conv, d.seq) {
 					continue
 				}
-				if d.seq > s.mark(d.conv)+1 && !done.covers(d.conv) {
+				if d.seq > s.mark(d.conv)+1 && (!done.covers(d.conv) || s.rs.refills < maxRefills) {
+					if done.covers(d.conv) {
+						s.rs.refills++
+					}
 					s.pending = slices.Delete(s.pending, 0, i)
 					s.rs.convs = map[string]bool{d.conv: true}
 					break
@@ -266,7 +275,7 @@ func (s *Session) release(done resyncState) {
 			s.enqueue(d.frame)
 		}
 		if !s.rs.wanted() {
-			s.pending, s.replaying = nil, false
+			s.pending, s.replaying, s.rs.refills = nil, false, 0
 			return
 		}
 	}

@@ -192,3 +192,25 @@ func TestResumeSeamRandomized(t *testing.T) {
 	dev.read(t, tr, func(seq int64, _ int, _ bool) bool { return seq == last.Seq })
 	dev.check(t, last.Seq)
 }
+
+// A seq the store never shows (a write that failed after its seq was
+// taken) does not hold the socket: after a few fills the event behind the
+// hole goes out.
+func TestHoleInSeqsIsPassedOver(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Options{})
+	alice := f.principal(t, "alice")
+	m := f.send(t, alice, f.ids["bob"], "m1")
+	tr := f.session(t, "bob", map[string]int64{m.ConversationID: 0})
+	dev := &device{conv: m.ConversationID, got: map[int64]int{}}
+	dev.read(t, tr, func(seq int64, _ int, _ bool) bool { return seq == 1 })
+	s := f.sessionOf(t, "bob")
+	frame := encode("msg-recieve", chat.MessageView{ConversationID: m.ConversationID, Seq: 3}, nil)
+	s.deliver(&delivery{event: "msg-recieve", conv: m.ConversationID, seq: 3, frame: frame}) // seq 2 never existed
+	dev.read(t, tr, func(seq int64, _ int, _ bool) bool { return seq == 3 })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.replaying || len(s.pending) > 0 {
+		t.Fatalf("session still held: replaying %v, %d pending", s.replaying, len(s.pending))
+	}
+}
