@@ -139,18 +139,21 @@ func (p *parser) value(out []byte, depth int) ([]byte, error) {
 	}
 }
 
+// member is one key and where its canonical value sits in the object's
+// scratch buffer (one buffer per object rather than one per value).
 type member struct {
-	key string
-	val []byte
+	key        string
+	start, end int
 }
 
 func (p *parser) object(out []byte, depth int) ([]byte, error) {
 	if depth > MaxDepth {
 		return nil, p.fail(fmt.Sprintf("nested deeper than %d levels", MaxDepth))
 	}
+	start := p.pos
 	p.pos++ // {
 	var members []member
-	seen := map[string]bool{}
+	var vals []byte
 	p.ws()
 	if p.pos < len(p.in) && p.in[p.pos] == '}' {
 		p.pos++
@@ -161,26 +164,21 @@ func (p *parser) object(out []byte, depth int) ([]byte, error) {
 		if p.pos >= len(p.in) || p.in[p.pos] != '"' {
 			return nil, p.fail("expected a string key")
 		}
-		at := p.pos
 		key, err := p.str()
 		if err != nil {
 			return nil, err
 		}
-		if seen[key] {
-			return nil, &Error{Offset: at, Msg: "a key is given twice in one object"}
-		}
-		seen[key] = true
 		p.ws()
 		if p.pos >= len(p.in) || p.in[p.pos] != ':' {
 			return nil, p.fail("expected ':' after a key")
 		}
 		p.pos++
 		p.ws()
-		val, err := p.value(nil, depth)
-		if err != nil {
+		at := len(vals)
+		if vals, err = p.value(vals, depth); err != nil {
 			return nil, err
 		}
-		members = append(members, member{key, val})
+		members = append(members, member{key, at, len(vals)})
 		p.ws()
 		if p.pos >= len(p.in) {
 			return nil, p.fail("unexpected end of JSON in an object")
@@ -200,11 +198,14 @@ func (p *parser) object(out []byte, depth int) ([]byte, error) {
 	out = append(out, '{')
 	for i, m := range members {
 		if i > 0 {
+			if m.key == members[i-1].key { // sorted: a key given twice is now adjacent
+				return nil, &Error{Offset: start, Msg: "a key is given twice in one object"}
+			}
 			out = append(out, ',')
 		}
 		out = appendString(out, m.key)
 		out = append(out, ':')
-		out = append(out, m.val...)
+		out = append(out, vals[m.start:m.end]...)
 	}
 	return append(out, '}'), nil
 }
@@ -288,6 +289,20 @@ func (p *parser) number(out []byte) ([]byte, error) {
 // characters, invalid UTF-8, unknown escapes and lone surrogates.
 func (p *parser) str() (string, error) {
 	p.pos++ // opening quote
+	// Fast path: a string without escapes is its own bytes, once checked.
+	for i := p.pos; i < len(p.in); i++ {
+		c := p.in[i]
+		if c == '"' {
+			if raw := p.in[p.pos:i]; utf8.Valid(raw) {
+				p.pos = i + 1
+				return string(raw), nil
+			}
+			break
+		}
+		if c == '\\' || c < 0x20 {
+			break
+		}
+	}
 	var sb strings.Builder
 	for {
 		if p.pos >= len(p.in) {
