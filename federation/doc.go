@@ -12,13 +12,15 @@
 //     is us, key valid now within MaxSkew);
 //   - key documents: BuildServerKeys serves GET /_crypttalk/key/v1/server,
 //     ParseServerKeys checks a fetched one, StaticKeys holds keys;
-//   - ids: DMConversationID, ServerOf;
+//   - transactions: BuildTransaction, Verifier.ParseTransaction (envelope)
+//     and Verifier.VerifyTransactionEvent (an event of the txn's origin);
+//   - ids: DMConversationID, ServerOf, ValidTxnID;
 //   - canonical JSON in the subpackage canonicaljson.
 //
 // Refusals are *Error values carrying an HTTP status, an errcode and one
 // of the Err* reasons. The signing key itself lives in vault.
 //
 // To be built (issue 10): the key fetcher and cache behind KeySource,
-// transactions and the durable outbox, discovery, the inbound handler and
-// its wiring into chat.
+// transaction results and dedupe, the durable outbox, discovery, the HTTP
+// routes and the wiring into chat.
 package federation

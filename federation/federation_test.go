@@ -462,3 +462,75 @@ func TestCheckClock(t *testing.T) {
 		}
 	}
 }
+
+func TestTransaction(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	var events []*Event
+	for i := range 2 {
+		e, err := SignEvent(f.cur, NewEvent{Type: "m.text", Sender: "@alice:a.example", Recipient: "@bob:b.example",
+			Time: f.now, Content: map[string]any{"n": i}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, e)
+	}
+	body, err := BuildTransaction("a.example", f.now, events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := f.v.ParseTransaction("a.example", body)
+	if err != nil || len(tx.Events) != 2 || tx.OriginServerTS != f.now.UnixMilli() {
+		t.Fatalf("parse: %+v %v", tx, err)
+	}
+	for i, raw := range tx.Events {
+		e, err := f.v.VerifyTransactionEvent(ctx, tx, raw)
+		if err != nil || e.EventID != events[i].EventID {
+			t.Fatalf("event %d: %v", i, err)
+		}
+	}
+	// An event of c.example, validly signed by c.example, relayed by a.example.
+	f.v.Keys.(*StaticKeys).Add("c.example", f.stranger.ID(), VerifyKey{Key: f.stranger.Public()})
+	relayed := forge(t, with(with(with(baseFields(f.now), "sender", "@carol:c.example"), "origin", "c.example"),
+		"conversation_id", DMConversationID("@carol:c.example", "@bob:b.example")), f.stranger, "c.example")
+	if _, err := f.v.VerifyEvent(ctx, relayed); err != nil {
+		t.Fatalf("c.example's own event: %v", err)
+	}
+	if _, err := f.v.VerifyTransactionEvent(ctx, tx, relayed); !errors.Is(err, ErrWrongOrigin) {
+		t.Fatalf("relayed event accepted: %v", err)
+	}
+	if _, err := BuildTransaction("c.example", f.now, events); !errors.Is(err, ErrWrongOrigin) {
+		t.Fatalf("built with another server's events: %v", err)
+	}
+	many := make([]*Event, MaxTransactionEvents+1)
+	for i := range many {
+		many[i] = events[0]
+	}
+	if _, err := BuildTransaction("a.example", f.now, many); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("51 events built: %v", err)
+	}
+	manyRaw := `{"origin":"a.example","origin_server_ts":1,"events":[` + strings.Repeat(`{},`, MaxTransactionEvents) + `{}]}`
+	bad := map[string]struct {
+		origin, body string
+		reason       error
+	}{
+		"other origin":   {"c.example", string(body), ErrWrongOrigin},
+		"future":         {"a.example", `{"origin":"a.example","origin_server_ts":` + strconv.FormatInt(f.now.Add(time.Hour).UnixMilli(), 10) + `,"events":[]}`, ErrClock},
+		"51 events":      {"a.example", manyRaw, ErrMalformed},
+		"events object":  {"a.example", `{"origin":"a.example","origin_server_ts":1,"events":{}}`, ErrMalformed},
+		"no events":      {"a.example", `{"origin":"a.example","origin_server_ts":1}`, ErrMalformed},
+		"float":          {"a.example", `{"origin":"a.example","origin_server_ts":1.5,"events":[]}`, ErrBadJSON},
+		"duplicate keys": {"a.example", `{"origin":"a.example","origin":"a.example","origin_server_ts":1,"events":[]}`, ErrBadJSON},
+	}
+	for name, c := range bad {
+		if _, err := f.v.ParseTransaction(c.origin, []byte(c.body)); !errors.Is(err, c.reason) {
+			t.Errorf("%s: %v, want %v", name, err, c.reason)
+		}
+	}
+	for id, ok := range map[string]bool{"t1": true, "1700000000000.5": true, "a~b_c-d": true, "": false, "a/b": false, "a b": false, strings.Repeat("x", 256): false} {
+		if ValidTxnID(id) != ok {
+			t.Errorf("ValidTxnID(%q) != %v", id, ok)
+		}
+	}
+}
