@@ -170,16 +170,6 @@ func (s *Service) MarkDelivered(ctx context.Context, convID, recipient, sender s
 	return nil
 }
 
-// Typing forwards a typing notification; it is never stored.
-func (s *Service) Typing(ctx context.Context, p *Principal, to string, typing bool) error {
-	peer, err := s.peerFor(ctx, p, to)
-	if err != nil {
-		return err
-	}
-	s.publishEvent(ctx, EventTyping, map[string]any{"from": p.User.UserID, "typing": typing}, peer.UserID)
-	return nil
-}
-
 // PresenceChanged tells everyone who shares a conversation with u that u
 // came online or went offline.
 func (s *Service) PresenceChanged(ctx context.Context, u *store.User, online bool) {

@@ -29,6 +29,8 @@ const (
 	CloseSlowConsumer = 4000 // the server's send queue overflowed: reconnect with since
 	CloseUnauthorized = 4001 // bad, expired or revoked token: log in again
 	CloseAuthTimeout  = 4002 // no auth frame in time
+	CloseFrameBudget  = 4003 // the client sent frames faster than its budget: back off, then reconnect
+	CloseTooMany      = 4004 // too many sockets for this user or address: close one first
 )
 
 const (
