@@ -105,8 +105,20 @@ function send(event, data) {
   }
 }
 
+// markRead coalesces read receipts: a replay of many messages sends one
+// `read` per conversation (its highest seq), not one frame per message,
+// which would spend the socket's frame budget (close 4003).
+const pendingRead = new Map();
+let readTimer = null;
 function markRead(m) {
-  if (m && !m.fromSelf) send('read', { conversation_id: m.conversation_id, seq: m.seq });
+  if (!m || m.fromSelf) return;
+  if ((pendingRead.get(m.conversation_id) || 0) < m.seq) pendingRead.set(m.conversation_id, m.seq);
+  if (readTimer) return;
+  readTimer = setTimeout(() => {
+    readTimer = null;
+    for (const [conversation_id, seq] of pendingRead) send('read', { conversation_id, seq });
+    pendingRead.clear();
+  }, 250);
 }
 
 function setOnline(userId, online) {
