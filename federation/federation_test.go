@@ -414,13 +414,14 @@ func TestServerKeysDocument(t *testing.T) {
 		raw    []byte
 		reason error
 	}{
-		"other server":  {raw, ErrWrongOrigin},
-		"tampered":      {[]byte(strings.Replace(string(raw), `"valid_until_ts":`, `"valid_until_ts":1`, 1)), ErrBadSignature},
-		"not signed":    {[]byte(strings.Replace(string(raw), `"signatures":{"a.example"`, `"signatures":{"z.example"`, 1)), ErrBadSignature},
-		"float":         {[]byte(strings.Replace(string(raw), `"valid_until_ts":`, `"x":1.5,"valid_until_ts":`, 1)), ErrBadJSON},
-		"bad key bytes": {mustSign(t, `{"server_name":"a.example","valid_until_ts":1,"verify_keys":{"`+cur.ID()+`":{"key":"AAAA"}}}`, cur), ErrMalformed},
-		"no keys":       {mustSign(t, `{"server_name":"a.example","valid_until_ts":1,"verify_keys":{}}`, cur), ErrMalformed},
-		"rsa key":       {mustSign(t, `{"server_name":"a.example","valid_until_ts":1,"verify_keys":{"rsa:1":{"key":"`+cur.PublicBase64()+`"}}}`, cur), ErrMalformed},
+		"other server":   {raw, ErrWrongOrigin},
+		"tampered":       {[]byte(strings.Replace(string(raw), `"valid_until_ts":`, `"valid_until_ts":1`, 1)), ErrBadSignature},
+		"not signed":     {[]byte(strings.Replace(string(raw), `"signatures":{"a.example"`, `"signatures":{"z.example"`, 1)), ErrBadSignature},
+		"float":          {[]byte(strings.Replace(string(raw), `"valid_until_ts":`, `"x":1.5,"valid_until_ts":`, 1)), ErrBadJSON},
+		"bad key bytes":  {mustSign(t, `{"server_name":"a.example","valid_until_ts":1,"verify_keys":{"`+cur.ID()+`":{"key":"AAAA"}}}`, cur), ErrMalformed},
+		"no keys":        {mustSign(t, `{"server_name":"a.example","valid_until_ts":1,"verify_keys":{}}`, cur), ErrMalformed},
+		"only rsa keys":  {mustSign(t, `{"server_name":"a.example","valid_until_ts":1,"verify_keys":{"rsa:1":{"key":"`+cur.PublicBase64()+`"}}}`, cur), ErrMalformed},
+		"empty key name": {mustSign(t, `{"server_name":"a.example","valid_until_ts":1,"verify_keys":{"ed25519:":{"key":"`+cur.PublicBase64()+`"}}}`, cur), ErrMalformed},
 	}
 	for name, c := range bad {
 		server := "a.example"
@@ -430,6 +431,11 @@ func TestServerKeysDocument(t *testing.T) {
 		if _, err := ParseServerKeys(c.raw, server); !errors.Is(err, c.reason) {
 			t.Errorf("%s: %v, want %v", name, err, c.reason)
 		}
+	}
+	// A key of an unknown algorithm is ignored, not fatal.
+	mixed := `{"server_name":"a.example","valid_until_ts":1,"verify_keys":{"` + cur.ID() + `":{"key":"` + cur.PublicBase64() + `"},"rsa:1":{"key":"x"}}}`
+	if d, err := ParseServerKeys(mustSign(t, mixed, cur), "a.example"); err != nil || len(d.VerifyKeys) != 1 {
+		t.Errorf("unknown algorithm: %+v %v", d, err)
 	}
 	// A second current key must sign too.
 	two := `{"server_name":"a.example","valid_until_ts":1,"verify_keys":{"` + cur.ID() + `":{"key":"` + cur.PublicBase64() +

@@ -78,6 +78,9 @@ func ParseServerKeys(raw []byte, server string) (*ServerKeys, error) {
 		return nil, err
 	}
 	for id := range vk {
+		if !strings.HasPrefix(id, "ed25519:") {
+			continue // an algorithm we do not know: ignored, as Matrix asks
+		}
 		k, err := vk.obj(id)
 		if err != nil {
 			return nil, err
@@ -97,6 +100,9 @@ func ParseServerKeys(raw []byte, server string) (*ServerKeys, error) {
 			return nil, err
 		}
 		for id := range ok {
+			if !strings.HasPrefix(id, "ed25519:") {
+				continue
+			}
 			k, err := ok.obj(id)
 			if err != nil {
 				return nil, err
