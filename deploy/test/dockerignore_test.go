@@ -15,7 +15,7 @@ import (
 // builds, key files) beside what the build needs, and lists what arrived.
 func TestDockerignoreKeepsSecretsOutOfTheContext(t *testing.T) {
 	t.Parallel()
-	buildah, err := exec.LookPath("buildah")
+	bin, err := exec.LookPath("buildah")
 	if err != nil {
 		missingTool(t, "buildah is not installed (apt-get install buildah)")
 	}
@@ -64,9 +64,9 @@ func TestDockerignoreKeepsSecretsOutOfTheContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	tag := "localhost/crypttalk-ctxtest:" + randHex(6)
-	run(t, buildah, "bud", "--quiet", "--layers=false", "-f", dockerfile, "-t", tag, ctx)
-	t.Cleanup(func() { _ = exec.Command(buildah, "rmi", "-f", tag).Run() })
-	rootfs := exportRootfs(t, buildah, tag)
+	bah := newBuildah(t, bin)
+	bah.run(t, "bud", "--quiet", "--layers=false", "-f", dockerfile, "-t", tag, ctx)
+	rootfs := exportRootfs(t, bah, tag)
 
 	var got []string
 	err = filepath.WalkDir(filepath.Join(rootfs, "ctx"), func(p string, d fs.DirEntry, err error) error {

@@ -60,6 +60,7 @@ func TestImageRunsReadOnlyAsNonRoot(t *testing.T) {
 	}
 	root := repoRoot()
 	tag := "localhost/crypttalk-deploytest:" + randHex(6)
+	bah := newBuildah(t, tools["buildah"])
 
 	// The binaries the "prebuilt" stage packages, static like the Dockerfile's.
 	bins := filepath.Join(root, "bin", "image")
@@ -76,17 +77,16 @@ func TestImageRunsReadOnlyAsNonRoot(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 
-	run(t, tools["buildah"], "bud", "--quiet", "--layers=false",
+	bah.run(t, "bud", "--quiet", "--layers=false",
 		"--build-arg", "BINARIES=prebuilt", "--build-arg", "BASE=scratch",
 		"-f", filepath.Join(root, "Dockerfile"), "-t", tag, root)
-	t.Cleanup(func() { _ = exec.Command(tools["buildah"], "rmi", "-f", tag).Run() })
 
 	var inspect struct {
 		OCIv1 struct {
 			Config ociConfig `json:"config"`
 		} `json:"OCIv1"`
 	}
-	if err := json.Unmarshal([]byte(run(t, tools["buildah"], "inspect", "--type", "image", tag)), &inspect); err != nil {
+	if err := json.Unmarshal([]byte(bah.run(t, "inspect", "--type", "image", tag)), &inspect); err != nil {
 		t.Fatalf("buildah inspect: %v", err)
 	}
 	cfg := inspect.OCIv1.Config
@@ -100,7 +100,7 @@ func TestImageRunsReadOnlyAsNonRoot(t *testing.T) {
 		t.Errorf("entrypoint %v cmd %v", cfg.Entrypoint, cfg.Cmd)
 	}
 
-	rootfs := exportRootfs(t, tools["buildah"], tag)
+	rootfs := exportRootfs(t, bah, tag)
 	checkImageLayout(t, rootfs)
 
 	// What a kubelet would mount: the chart's default render gives the
@@ -284,19 +284,37 @@ func TestImageRunsReadOnlyAsNonRoot(t *testing.T) {
 	}
 }
 
+// buildah runs buildah on storage of the test's own, which goes with the
+// test's temp dir: no image, layer or working container outlives the test.
+// vfs: plain directories, so nothing is left mounted either.
+type buildah struct {
+	bin    string
+	global []string
+}
+
+func newBuildah(t *testing.T, bin string) *buildah {
+	dir := t.TempDir()
+	return &buildah{bin: bin, global: []string{"--root", filepath.Join(dir, "root"), "--runroot", filepath.Join(dir, "run"), "--storage-driver", "vfs"}}
+}
+
+func (b *buildah) run(t *testing.T, args ...string) string {
+	t.Helper()
+	return run(t, b.bin, slices.Concat(b.global, args)...)
+}
+
 // exportRootfs copies the image's root filesystem into a temp dir.
-func exportRootfs(t *testing.T, buildah, tag string) string {
+func exportRootfs(t *testing.T, b *buildah, tag string) string {
 	t.Helper()
 	name := "crypttalk-deploytest-" + randHex(6)
-	run(t, buildah, "from", "--pull-never", "--name", name, tag)
-	defer func() { _ = exec.Command(buildah, "rm", name).Run() }()
-	mnt := strings.TrimSpace(run(t, buildah, "mount", name))
-	defer func() { _ = exec.Command(buildah, "umount", name).Run() }()
+	b.run(t, "from", "--pull-never", "--name", name, tag)
+	mnt := strings.TrimSpace(b.run(t, "mount", name))
 	rootfs := filepath.Join(t.TempDir(), "rootfs")
 	if err := os.Mkdir(rootfs, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	run(t, "cp", "-a", mnt+"/.", rootfs+"/")
+	b.run(t, "umount", name)
+	b.run(t, "rm", name)
 	return rootfs
 }
 
