@@ -40,8 +40,9 @@ type ociConfig struct {
 // its root filesystem and runs it as a kubelet would run the chart's pod:
 // uid 65532, root read-only, /data the only writable place, the chart's
 // ConfigMap and Secrets mounted where the chart mounts them. Then /healthz,
-// /readyz, a register, a message, `ctl health` from the image, a graceful
-// stop, and a check that nothing outside /data changed.
+// /readyz, a register, a message, the admin API on the admin port only,
+// `ctl health` from the image, a graceful stop, and a check that nothing
+// outside /data changed (and that the master keys came from the Secret).
 //
 // Container runtimes do not work on this kind of machine (podman run: crun
 // "cgroups in hybrid mode not supported"), hence unshare and chroot.
