@@ -113,6 +113,11 @@ func (t *wsTransport) WritePing() error {
 // safe to call alongside other methods.
 func (t *wsTransport) Close(code int, reason string) error {
 	_ = t.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	// On a hijacked fasthttp connection Close only marks it; the socket
+	// closes when the handler returns. An expired read deadline is what
+	// ends the reader now, so the session (and a shutdown waiting for it)
+	// does not wait for the client to answer the close frame.
+	_ = t.conn.SetReadDeadline(time.Now())
 	return t.conn.Close()
 }
 

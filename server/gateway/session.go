@@ -197,15 +197,18 @@ func decodeData(raw json.RawMessage, v any, depth int) error {
 func (s *Session) readLoop(ctx context.Context) {
 	for {
 		_ = s.t.SetReadDeadline(time.Now().Add(2 * s.g.opts.PingInterval))
+		// Checked after the deadline is set: a kill from now on reaches
+		// the transport's Close after it, and Close ends the read.
+		if s.isDone() {
+			return
+		}
 		b, err := s.t.ReadFrame()
 		if err != nil {
 			return
 		}
 		s.handle(ctx, b)
-		select {
-		case <-s.done:
+		if s.isDone() {
 			return
-		default:
 		}
 	}
 }
