@@ -215,7 +215,10 @@ func (r *chaosRun) runDevice(ctx context.Context, d *chaosDevice) {
 		backoff = 50 * time.Millisecond
 		opened := time.Since(r.epoch)
 		d.conn.Store(conn)
+		// The end of the run closes the socket, whenever it opened.
+		unhook := context.AfterFunc(ctx, func() { _ = conn.Close() })
 		r.read(d, conn, gen, from)
+		unhook()
 		d.conn.Store(nil)
 		d.mu.Lock()
 		d.sockets = append(d.sockets, fmt.Sprintf("#%d node %d since %d %.1fs-%.1fs close %d", gen, node, from, opened.Seconds(), time.Since(r.epoch).Seconds(), conn.CloseCode()))
@@ -356,11 +359,10 @@ func (u *chaosUser) ackedKeys() []chaosKey {
 	return out
 }
 
+// closeDevices waits for every device to end; ctx, already cancelled,
+// closes their sockets.
 func (r *chaosRun) closeDevices() {
 	for _, d := range r.allDevices() {
-		if c := d.conn.Load(); c != nil {
-			_ = c.Close()
-		}
 		<-d.ended
 	}
 }
