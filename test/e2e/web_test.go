@@ -32,15 +32,55 @@ func browser(t *testing.T) context.Context {
 	)
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelB := chromedp.NewContext(actx)
-	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancelT := context.WithTimeout(ctx, 120*time.Second)
 	t.Cleanup(func() { cancelT(); cancelB(); cancelA() })
 	return ctx
+}
+
+// webRegister opens the page and creates an account through the register
+// form, submitted with Enter (the form it is in decides what Enter does).
+func webRegister(name string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.WaitVisible(chromedp.CSS("#login-form")),
+		chromedp.Click(chromedp.CSS("#tab-register")),
+		chromedp.WaitVisible(chromedp.CSS("#register-form")),
+		chromedp.SendKeys(chromedp.CSS("#reg-username"), name),
+		chromedp.SendKeys(chromedp.CSS("#reg-email"), name+"@example.org"),
+		chromedp.SendKeys(chromedp.CSS("#reg-password"), "correct horse battery\r"),
+		chromedp.WaitVisible(chromedp.CSS("#chat")),
+	)
+}
+
+// webOpen opens the conversation with userID from the list.
+func webOpen(userID string) chromedp.Action[chromedp.Void] {
+	sel := `#people li[data-user-id="` + userID + `"] button`
+	return chromedp.Steps(
+		chromedp.WaitVisible(chromedp.CSS(sel)),
+		chromedp.Click(chromedp.CSS(sel)),
+		chromedp.WaitEnabled(chromedp.CSS("#text")),
+	)
+}
+
+// waitJS waits until the JavaScript expression is truthy in the page.
+func waitJS(expr string) chromedp.Action[chromedp.Void] {
+	return chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second))
+}
+
+// evalJS runs expr in the page and returns its value.
+func evalJS[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
 }
 
 // TestWebClient drives the embedded web client in Chromium: register, find
 // a contact, send over the socket, receive live, and show hostile text as
 // text.
 func TestWebClient(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	n := testenv.StartNode(t, testenv.NodeConfig{})
 	bob, bu := newUser(t, n, "bob")
@@ -48,15 +88,8 @@ func TestWebClient(t *testing.T) {
 
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(n.URL()+"/"),
-		chromedp.WaitVisible(chromedp.CSS("#auth-form")),
-		chromedp.SendKeys(chromedp.CSS("#username"), "webalice"),
-		chromedp.SendKeys(chromedp.CSS("#email"), "webalice@example.org"),
-		chromedp.SendKeys(chromedp.CSS("#password"), "correct horse battery"),
-		chromedp.Click(chromedp.CSS("#register")),
-		chromedp.WaitVisible(chromedp.CSS("#chat")),
-		chromedp.WaitVisible(chromedp.CSS(`#people li[data-user-id="`+bu.UserID+`"]`)),
-		chromedp.Click(chromedp.CSS(`#people li[data-user-id="`+bu.UserID+`"]`)),
-		chromedp.WaitEnabled(chromedp.CSS("#text")),
+		webRegister("webalice"),
+		webOpen(bu.UserID),
 		chromedp.SendKeys(chromedp.CSS("#text"), "hello from the browser"),
 		chromedp.Click(chromedp.CSS("#send")),
 	)
@@ -79,10 +112,7 @@ func TestWebClient(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.Search(`//ol[@id="messages"]/li[contains(., "hi browser")]`))); err != nil {
 		t.Fatalf("waiting for the live message: %v", err)
 	}
-	imgs, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#messages img').length`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	imgs := evalJS[int](t, ctx, `document.querySelectorAll('#messages img').length`)
 	title, err := chromedp.Run(ctx, chromedp.Title())
 	if err != nil {
 		t.Fatal(err)

@@ -1,109 +1,425 @@
-// Crypt-Talk web client: plain JavaScript, no build step. Every text from
-// the server is set with textContent, never as HTML.
-'use strict';
+// Crypt-Talk web client: plain JavaScript modules, no build step. Every
+// text from the server is set with textContent, never as HTML.
+import { api, getToken, setToken, upload, newTxnID, Outbox, Positions, Socket, transient } from './net.js';
+import { el, messageItem, outboxItem, preview, countdown, dayOf, avatar } from './render.js';
 
 const $ = (id) => document.getElementById(id);
 const state = {
-  token: sessionStorage.getItem('ct_token'),
   me: null,
-  peer: null,
-  ws: null,
-  since: {},        // conversation_id -> highest seq seen, for replay on reconnect
-  shown: new Set(), // message ids on screen
-  nextId: 1,
+  peer: null,        // user we talk to
+  conv: null,        // its conversation_id once known
+  convs: new Map(),  // peer user_id -> conversation summary
+  users: new Map(),  // user_id -> user
+  online: new Set(),
+  shown: new Set(),  // message ids on screen
+  unread: 0,
   typingSent: 0,
   typingTimer: null,
+  outbox: null,
+  positions: null,
+  sock: null,
 };
 
-async function api(method, path, body) {
-  const headers = { 'Content-Type': 'application/json' };
-  if (state.token) headers.Authorization = 'Bearer ' + state.token;
-  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const data = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(data.msg || 'HTTP ' + res.status);
-  return data;
+// ---- accounts -------------------------------------------------------
+
+function fieldError(id, text) {
+  $(id + '-error').textContent = text || '';
+  $(id).setAttribute('aria-invalid', text ? 'true' : 'false');
+}
+
+// Errors go next to the field they concern; editing the field clears it.
+for (const id of ['login-username', 'login-password', 'reg-username', 'reg-email', 'reg-password']) {
+  $(id).addEventListener('input', () => {
+    fieldError(id, '');
+    $(id.startsWith('login') ? 'login-error' : 'register-error').textContent = '';
+  });
+}
+
+function showMode(register) {
+  $('login-form').hidden = register;
+  $('register-form').hidden = !register;
+  $('tab-login').setAttribute('aria-selected', String(!register));
+  $('tab-register').setAttribute('aria-selected', String(register));
+  $(register ? 'reg-username' : 'login-username').focus();
+}
+$('tab-login').addEventListener('click', () => showMode(false));
+$('tab-register').addEventListener('click', () => showMode(true));
+
+// fieldFor maps a server refusal to the field it concerns.
+function fieldFor(err, register) {
+  const p = register ? 'reg-' : 'login-';
+  if (err.errcode === 'CT_USER_IN_USE' || /username/i.test(err.message)) return p + 'username';
+  if (err.errcode === 'CT_EMAIL_IN_USE' || /email/i.test(err.message)) return register ? 'reg-email' : null;
+  if (/password/i.test(err.message)) return p + 'password';
+  return null;
 }
 
 async function authenticate(register) {
-  $('auth-error').textContent = '';
-  const body = { username: $('username').value.trim(), password: $('password').value };
-  if (register) body.email = $('email').value.trim();
+  const p = register ? 'reg-' : 'login-';
+  const general = register ? 'register-error' : 'login-error';
+  $(general).textContent = '';
+  const body = { username: $(p + 'username').value.trim(), password: $(p + 'password').value };
+  let bad = false;
+  if (!body.username) { fieldError(p + 'username', 'Enter a username.'); bad = true; }
+  if (!body.password) { fieldError(p + 'password', 'Enter a password.'); bad = true; }
+  if (register) {
+    body.email = $('reg-email').value.trim();
+    if (!body.email) { fieldError('reg-email', 'Enter an email address.'); bad = true; }
+  }
+  if (bad) return;
   try {
     const data = await api('POST', register ? '/api/auth/register' : '/api/auth/login', body);
-    state.token = data.token;
-    sessionStorage.setItem('ct_token', data.token);
+    setToken(data.token);
     await start();
   } catch (e) {
-    $('auth-error').textContent = e.message;
+    const f = fieldFor(e, register);
+    if (f) fieldError(f, e.message); else $(general).textContent = e.message;
   }
 }
+$('login-form').addEventListener('submit', (e) => { e.preventDefault(); authenticate(false); });
+$('register-form').addEventListener('submit', (e) => { e.preventDefault(); authenticate(true); });
+
+async function logout(callServer, why) {
+  if (callServer) await api('POST', '/api/auth/logout').catch(() => {});
+  if (state.sock) state.sock.stop();
+  setToken(null);
+  state.sock = null;
+  state.peer = null;
+  $('chat').hidden = true;
+  $('auth').hidden = false;
+  $('login-error').textContent = why || '';
+  $('login-password').value = '';
+  document.title = 'Crypt-Talk';
+  showMode(false);
+}
+$('logout').addEventListener('click', () => logout(true));
+
+// ---- start ----------------------------------------------------------
 
 async function start() {
   const data = await api('GET', '/api/auth/me');
   state.me = data.user;
+  state.outbox = new Outbox(state.me.user_id);
+  state.positions = new Positions(state.me.user_id);
   $('auth').hidden = true;
   $('chat').hidden = false;
   $('me').textContent = state.me.username;
-  await loadPeople('');
-  connect();
+  document.body.classList.remove('in-conversation');
+  await loadList('');
+  state.sock = new Socket(state.positions, {
+    onFrame,
+    onState: showConn,
+    onReady: () => { flushOutbox(); if (state.peer) catchUp(); },
+    onAuthLost: () => logout(false, 'Your session ended. Log in again.'),
+  });
+  state.sock.start();
 }
 
-async function loadPeople(q) {
-  const users = await api('GET', '/api/auth/allusers/' + encodeURIComponent(state.me._id) + '?q=' + encodeURIComponent(q));
+// ---- connection banner ----------------------------------------------
+
+let connTick = null;
+function showConn(s, detail) {
+  const b = $('conn');
+  b.dataset.state = s;
+  clearInterval(connTick);
+  if (s === 'online') { b.hidden = true; b.textContent = ''; return; }
+  b.hidden = false;
+  if (s === 'connecting') { b.textContent = 'Connecting…'; return; }
+  const tick = () => {
+    const left = Math.max(0, Math.ceil((detail.retryAt - Date.now()) / 1000));
+    const why = detail.code === 4003 ? ' (too many messages at once)' : '';
+    b.textContent = 'Offline' + why + ' — reconnecting in ' + left + ' s. Messages you write are kept and sent then.';
+  };
+  tick();
+  connTick = setInterval(tick, 1000);
+}
+
+// ---- contacts -------------------------------------------------------
+
+async function loadList(q) {
+  const [convs, users] = await Promise.all([
+    q ? Promise.resolve([]) : api('GET', '/api/conversations').catch(() => []),
+    api('GET', '/api/auth/allusers/' + encodeURIComponent(state.me._id) + '?q=' + encodeURIComponent(q)),
+  ]);
+  for (const c of convs) {
+    state.convs.set(c.peer.user_id, c);
+    state.users.set(c.peer.user_id, c.peer);
+    if (c.peer.online) state.online.add(c.peer.user_id);
+    // The list shows the state up to last_seq; the socket replays the rest.
+    if (!state.positions.has(c.conversation_id)) state.positions.see(c.conversation_id, c.last_seq);
+  }
+  for (const u of users) {
+    state.users.set(u.user_id, u);
+    if (u.online) state.online.add(u.user_id); else state.online.delete(u.user_id);
+  }
+  renderList(q ? users : null);
+}
+
+function renderList(searchResults) {
   const list = $('people');
   list.replaceChildren();
-  for (const u of users) {
-    const li = document.createElement('li');
-    li.dataset.userId = u.user_id;
-    li.className = u.online ? 'online' : '';
-    const dot = document.createElement('span');
-    dot.className = 'dot';
-    li.append(dot, document.createTextNode(u.username));
-    li.addEventListener('click', () => openPeer(u));
-    list.append(li);
+  let people;
+  if (searchResults) {
+    people = searchResults;
+  } else {
+    const withConv = [...state.convs.values()]
+      .sort((a, b) => lastAt(b) - lastAt(a))
+      .map((c) => state.users.get(c.peer.user_id));
+    const rest = [...state.users.values()].filter((u) => !state.convs.has(u.user_id) && u.user_id !== state.me.user_id);
+    people = withConv.concat(rest);
   }
+  for (const u of people) list.append(personItem(u));
+  updateTitle();
 }
+
+function lastAt(c) {
+  return c.last_message ? Date.parse(c.last_message.createdAt) || 0 : 0;
+}
+
+function personItem(u) {
+  const c = state.convs.get(u.user_id);
+  const li = el('li', state.online.has(u.user_id) ? 'online' : '');
+  li.dataset.userId = u.user_id;
+  if (state.peer && state.peer.user_id === u.user_id) li.classList.add('active');
+  const btn = el('button', 'person');
+  btn.type = 'button';
+  const av = avatar(u);
+  av.append(el('span', 'dot'));
+  const text = el('span', 'person-text');
+  text.append(el('span', 'name', u.username));
+  if (c && c.last_message) text.append(el('span', 'last', preview(c.last_message)));
+  btn.append(av, text);
+  if (c && c.unread > 0) {
+    const badge = el('span', 'unread', String(c.unread));
+    badge.setAttribute('aria-label', c.unread + ' unread');
+    btn.append(badge);
+  }
+  btn.addEventListener('click', () => openPeer(u));
+  li.append(btn);
+  return li;
+}
+
+function updateTitle() {
+  let n = 0;
+  for (const c of state.convs.values()) n += c.unread || 0;
+  state.unread = n;
+  document.title = (n ? '(' + n + ') ' : '') + 'Crypt-Talk';
+}
+
+let searchTimer = null;
+$('search').addEventListener('input', (e) => {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => loadList(e.target.value.trim()).catch(() => {}), 200);
+});
+
+// ---- a conversation -------------------------------------------------
 
 async function openPeer(u) {
   state.peer = u;
+  state.conv = null;
   state.shown.clear();
+  lastDay = '';
+  document.body.classList.add('in-conversation');
   for (const li of $('people').children) li.classList.toggle('active', li.dataset.userId === u.user_id);
   $('peer-name').textContent = u.username;
+  $('typing').textContent = '';
+  $('chat-error').textContent = '';
   $('messages').replaceChildren();
-  $('text').disabled = false;
-  $('send').disabled = false;
+  for (const id of ['text', 'send', 'file', 'timer', 'timer-mode']) $(id).disabled = false;
+  const c = state.convs.get(u.user_id);
+  if (c) {
+    state.conv = c.conversation_id;
+    showTimer(c.timer);
+  } else {
+    showTimer(null);
+  }
   const msgs = await api('POST', '/api/messages/getmsg', { to: u.user_id, limit: 50 });
+  if (state.peer !== u) return;
   msgs.forEach(show);
+  renderOutbox();
   markRead(msgs[msgs.length - 1]);
+  if (c && c.unread) { c.unread = 0; renderList(null); }
+  $('text').focus();
 }
+
+// catchUp fetches what arrived for the open conversation while away, for
+// the case where `since` had no position for it yet.
+async function catchUp() {
+  const u = state.peer;
+  const last = Math.max(0, ...[...$('messages').querySelectorAll('li[data-seq]')].map((li) => Number(li.dataset.seq) || 0));
+  const msgs = await api('POST', '/api/messages/getmsg', { to: u.user_id, after_seq: last, limit: 200 }).catch(() => []);
+  if (state.peer === u) { msgs.forEach(show); markRead(msgs[msgs.length - 1]); }
+}
+
+$('back').addEventListener('click', () => {
+  document.body.classList.remove('in-conversation');
+  state.peer = null;
+  $('search').focus();
+});
 
 function withPeer(m) {
   return state.peer && (m.from === state.peer.user_id || m.to === state.peer.user_id);
 }
 
+let lastDay = '';
 function show(m) {
-  state.since[m.conversation_id] = Math.max(state.since[m.conversation_id] || 0, m.seq);
+  state.positions.see(m.conversation_id, m.seq);
   if (!withPeer(m) || state.shown.has(m._id)) return;
+  state.conv = m.conversation_id;
   state.shown.add(m._id);
-  const li = document.createElement('li');
-  li.dataset.seq = m.seq;
-  if (m.fromSelf) li.className = 'mine';
-  li.textContent = m.file ? '[' + m.type + '] ' + m.file.filename : m.message;
-  $('messages').append(li);
+  const list = $('messages');
+  const day = dayOf(m.createdAt);
+  if (day && day !== lastDay) {
+    lastDay = day;
+    const sep = el('li', 'day', day);
+    sep.setAttribute('role', 'separator');
+    list.insertBefore(sep, list.querySelector('li.pending, li.failed'));
+  }
+  const li = messageItem(m);
+  // Stored messages go before the ones still in the outbox.
+  list.insertBefore(li, list.querySelector('li.pending, li.failed'));
   li.scrollIntoView({ block: 'end' });
 }
 
-// newTxnID makes a send idempotent across a retried frame; it needs no
-// secure context (crypto.randomUUID does).
-function newTxnID() {
-  return Date.now().toString(36) + '-' + Math.random().toString(36).slice(2);
+function showTimer(t) {
+  $('timer').value = String(t && t.seconds ? t.seconds : 0);
+  if ($('timer').selectedIndex < 0) {
+    const o = el('option', '', t.seconds + ' s');
+    o.value = String(t.seconds);
+    $('timer').append(o);
+    $('timer').value = String(t.seconds);
+  }
+  if (t && t.mode) $('timer-mode').value = t.mode;
 }
 
-function send(event, data) {
-  if (state.ws && state.ws.readyState === WebSocket.OPEN) {
-    state.ws.send(JSON.stringify({ event, data, id: String(state.nextId++) }));
+async function setTimer() {
+  if (!state.peer) return;
+  const seconds = Number($('timer').value);
+  const body = seconds ? { seconds, mode: $('timer-mode').value } : { seconds: 0 };
+  try {
+    await api('PUT', '/api/conversations/' + encodeURIComponent(state.peer.user_id) + '/timer', body);
+    $('chat-error').textContent = '';
+  } catch (e) {
+    $('chat-error').textContent = 'Timer not set: ' + e.message;
   }
 }
+$('timer').addEventListener('change', setTimer);
+$('timer-mode').addEventListener('change', () => { if (Number($('timer').value)) setTimer(); });
+
+// Countdowns on vanishing messages; the server deletes them (msg-deleted).
+setInterval(() => {
+  for (const t of document.querySelectorAll('#messages .expires')) t.textContent = '⏱ ' + countdown(t.dataset.expiresAt);
+}, 1000);
+
+// ---- the outbox -----------------------------------------------------
+
+function renderOutbox() {
+  const list = $('messages');
+  for (const li of list.querySelectorAll('li.pending, li.failed')) li.remove();
+  if (!state.peer) return;
+  for (const it of state.outbox.list()) {
+    if (it.to !== state.peer.user_id) continue;
+    list.append(outboxItem(it, retry, editFailed, discard));
+  }
+  const last = list.lastElementChild;
+  if (last) last.scrollIntoView({ block: 'end' });
+}
+
+function retry(it) {
+  it.state = 'pending';
+  it.error = '';
+  state.outbox.put(it);
+  renderOutbox();
+  flushOutbox();
+}
+
+function editFailed(it) {
+  state.outbox.remove(it.txn_id);
+  $('text').value = it.msg;
+  renderOutbox();
+  $('text').focus();
+}
+
+function discard(it) {
+  state.outbox.remove(it.txn_id);
+  renderOutbox();
+}
+
+// deliver sends one outbox entry; the ack removes it, a refusal marks it
+// failed with the server's reason, a lost connection leaves it pending
+// for the next ready.
+async function deliver(it) {
+  if (it.state !== 'pending' || !state.sock || !state.sock.ready) return;
+  it.state = 'sending';
+  try {
+    const m = await state.sock.request('send-msg', { to: it.to, msg: it.msg, txn_id: it.txn_id });
+    state.outbox.remove(it.txn_id);
+    noteMessage(m);
+    show(m);
+  } catch (e) {
+    if (!state.outbox.get(it.txn_id)) return;
+    if (transient(e)) {
+      it.state = 'pending';
+      if (e.status) setTimeout(flushOutbox, 3000 + Math.random() * 2000);
+    } else {
+      it.state = 'failed';
+      it.error = e.message + (e.errcode ? ' (' + e.errcode + ')' : '');
+    }
+    state.outbox.put(it);
+  }
+  renderOutbox();
+}
+
+function flushOutbox() {
+  if (!state.outbox) return;
+  for (const it of state.outbox.list()) deliver(it);
+}
+
+$('send-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const text = $('text').value;
+  if (!text.trim() || !state.peer) return;
+  // The message is in the outbox (localStorage) before anything is sent:
+  // a closed socket, a reload or a refusal cannot lose it.
+  const it = state.outbox.put({ txn_id: newTxnID(), to: state.peer.user_id, msg: text, state: 'pending', createdAt: Date.now() });
+  $('text').value = '';
+  renderOutbox();
+  deliver(it);
+});
+
+$('text').addEventListener('input', () => {
+  if (!state.peer || !state.sock) return;
+  const to = state.peer.user_id;
+  if (Date.now() - state.typingSent > 3000) {
+    state.sock.send('typing', { to, typing: true });
+    state.typingSent = Date.now();
+  }
+  clearTimeout(state.typingTimer);
+  state.typingTimer = setTimeout(() => { state.sock && state.sock.send('typing', { to, typing: false }); state.typingSent = 0; }, 4000);
+});
+
+$('file').addEventListener('change', async () => {
+  const f = $('file').files[0];
+  if (!f || !state.peer) return;
+  const form = new FormData();
+  form.append('to', state.peer.user_id);
+  form.append('file', f, f.name);
+  const bar = $('upload-progress');
+  bar.hidden = false;
+  bar.value = 0;
+  try {
+    const res = await upload(form, (p) => { bar.value = Math.round(p * 100); });
+    if (res.msg) { noteMessage(res.msg); show(res.msg); }
+    $('chat-error').textContent = '';
+  } catch (e) {
+    $('chat-error').textContent = 'File not sent: ' + e.message;
+  } finally {
+    bar.hidden = true;
+    $('file').value = '';
+  }
+});
+
+// ---- receipts -------------------------------------------------------
 
 // markRead coalesces read receipts: a replay of many messages sends one
 // `read` per conversation (its highest seq), not one frame per message,
@@ -116,84 +432,102 @@ function markRead(m) {
   if (readTimer) return;
   readTimer = setTimeout(() => {
     readTimer = null;
-    for (const [conversation_id, seq] of pendingRead) send('read', { conversation_id, seq });
+    for (const [conversation_id, seq] of pendingRead) state.sock && state.sock.send('read', { conversation_id, seq });
     pendingRead.clear();
   }, 250);
 }
 
-function setOnline(userId, online) {
-  for (const li of $('people').children) {
-    if (li.dataset.userId === userId) li.classList.toggle('online', online);
+function showReceipt(r) {
+  if (r.conversation_id !== state.conv || r.user_id === state.me.user_id) return;
+  for (const li of $('messages').querySelectorAll('li.mine[data-seq]')) {
+    if (Number(li.dataset.seq) > r.seq) continue;
+    const tick = li.querySelector('.tick');
+    if (!tick || tick.classList.contains('read')) continue;
+    tick.textContent = '✓✓';
+    tick.classList.toggle('read', r.kind === 'read');
+    tick.setAttribute('aria-label', r.kind === 'read' ? 'read' : 'delivered');
   }
 }
 
+// ---- events ---------------------------------------------------------
+
+// noteMessage keeps the conversation list current: last message, unread
+// count, order.
+function noteMessage(m) {
+  const peerId = m.fromSelf ? m.to : m.from;
+  let c = state.convs.get(peerId);
+  if (!c) {
+    c = { conversation_id: m.conversation_id, peer: state.users.get(peerId) || { user_id: peerId, username: peerId }, unread: 0, timer: null };
+    state.convs.set(peerId, c);
+    if (!state.users.has(peerId)) state.users.set(peerId, c.peer);
+  }
+  c.last_message = m;
+  c.last_seq = m.seq;
+  if (!m.fromSelf && !withPeer(m)) c.unread = (c.unread || 0) + 1;
+  if (!$('search').value) renderList(null);
+}
+
+let noticeTimer = null;
+function notice(m) {
+  const u = state.users.get(m.from);
+  const n = $('notice');
+  n.textContent = 'New message from ' + (u ? u.username : m.from) + ': ' + preview(m).slice(0, 80);
+  n.hidden = false;
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(() => { n.hidden = true; }, 6000);
+  if (document.hidden && 'Notification' in window && Notification.permission === 'granted') {
+    new Notification('Crypt-Talk', { body: n.textContent });
+  }
+}
+$('notice').addEventListener('click', () => { $('notice').hidden = true; });
+
 function onFrame(f) {
+  const d = f.data || {};
   switch (f.event) {
     case 'msg-recieve':
     case 'file-recieve':
     case 'voice-recieve':
-      show(f.data);
-      if (withPeer(f.data)) markRead(f.data);
+      noteMessage(d);
+      show(d);
+      if (withPeer(d)) markRead(d);
+      else if (!d.fromSelf) notice(d);
       break;
     case 'user-connected':
-      setOnline(f.data.user_id, true);
+    case 'user-disconnected': {
+      const on = f.event === 'user-connected';
+      if (on) state.online.add(d.user_id); else state.online.delete(d.user_id);
+      for (const li of $('people').children) if (li.dataset.userId === d.user_id) li.classList.toggle('online', on);
       break;
-    case 'user-disconnected':
-      setOnline(f.data.user_id, false);
-      break;
+    }
     case 'typing':
-      if (state.peer && f.data.from === state.peer.user_id) {
-        $('typing').textContent = f.data.typing ? state.peer.username + ' is typing…' : '';
+      if (state.peer && d.from === state.peer.user_id) {
+        $('typing').textContent = d.typing ? state.peer.username + ' is typing…' : '';
+      }
+      break;
+    case 'receipt':
+      showReceipt(d);
+      break;
+    case 'timer-changed':
+      for (const c of state.convs.values()) if (c.conversation_id === d.conversation_id) c.timer = { seconds: d.seconds, mode: d.mode };
+      if (d.conversation_id === state.conv) showTimer(d);
+      break;
+    case 'msg-deleted':
+      for (const id of d.ids || []) {
+        const li = $('messages').querySelector('li[data-id="' + CSS.escape(id) + '"]');
+        if (li) li.remove();
+        state.shown.delete(id);
       }
       break;
     case 'conversation-destroyed':
-    case 'msg-deleted':
-      if (state.peer) openPeer(state.peer);
+      if (d.conversation_id === state.conv) $('messages').replaceChildren();
+      for (const [k, c] of state.convs) if (c.conversation_id === d.conversation_id) state.convs.delete(k);
+      renderList(null);
       break;
     case 'error':
-      $('chat-error').textContent = f.data.msg;
+      $('chat-error').textContent = d.msg || 'error';
       break;
   }
 }
 
-function connect() {
-  const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws');
-  state.ws = ws;
-  ws.onopen = () => ws.send(JSON.stringify({ event: 'auth', data: { token: state.token, since: state.since } }));
-  ws.onmessage = (e) => {
-    try { onFrame(JSON.parse(e.data)); } catch (err) { console.error(err); }
-  };
-  ws.onclose = (e) => {
-    if (e.code === 4001) return logout(false);
-    setTimeout(connect, 1000); // resume with since: nothing missed
-  };
-}
-
-async function logout(callServer) {
-  if (callServer) await api('POST', '/api/auth/logout').catch(() => {});
-  sessionStorage.removeItem('ct_token');
-  location.reload();
-}
-
-$('auth-form').addEventListener('submit', (e) => { e.preventDefault(); authenticate(false); });
-$('register').addEventListener('click', () => authenticate(true));
-$('logout').addEventListener('click', () => logout(true));
-$('search').addEventListener('input', (e) => loadPeople(e.target.value));
-$('send-form').addEventListener('submit', (e) => {
-  e.preventDefault();
-  const text = $('text').value;
-  if (!text || !state.peer) return;
-  send('send-msg', { to: state.peer.user_id, msg: text, txn_id: newTxnID() });
-  $('text').value = '';
-});
-$('text').addEventListener('input', () => {
-  if (!state.peer) return;
-  if (Date.now() - state.typingSent > 2000) {
-    send('typing', { to: state.peer.user_id, typing: true });
-    state.typingSent = Date.now();
-  }
-  clearTimeout(state.typingTimer);
-  state.typingTimer = setTimeout(() => send('typing', { to: state.peer.user_id, typing: false }), 3000);
-});
-
-if (state.token) start().catch(() => logout(false));
+if (getToken()) start().catch(() => logout(false));
+else showMode(false);

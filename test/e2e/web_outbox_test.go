@@ -1,0 +1,126 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/crypttalk/crypttalk/client"
+	"github.com/crypttalk/crypttalk/internal/testenv"
+)
+
+// countText counts the stored messages with text between c and peer.
+func countText(t *testing.T, c *client.Client, peer, text string) int {
+	t.Helper()
+	msgs, err := c.GetMsg(ctxT(t), client.GetMsgRequest{To: peer, Limit: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := 0
+	for _, m := range msgs {
+		if m.Message == text {
+			k++
+		}
+	}
+	return k
+}
+
+// TestWebOutboxOffline types a message while the server is stopped: it
+// shows as pending (and sits in localStorage), the banner says offline,
+// and once the server is back the page reconnects and the message is
+// stored exactly once. A reload afterwards shows it once too.
+func TestWebOutboxOffline(t *testing.T) {
+	t.Parallel()
+	ctx := browser(t)
+	n := testenv.StartNode(t, testenv.NodeConfig{})
+	bob, bu := newUser(t, n, "bob")
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(n.URL()+"/"), webRegister("weboff"), webOpen(bu.UserID),
+		waitJS(`document.getElementById('conn').hidden`)); err != nil {
+		t.Fatalf("browser steps: %v", err)
+	}
+	n.Stop()
+	const text = "typed while the server was down"
+	err := chromedp.Do(ctx,
+		waitJS(`document.getElementById('conn').dataset.state === 'offline' && !document.getElementById('conn').hidden`),
+		chromedp.SendKeys(chromedp.CSS("#text"), text+"\r"),
+		waitJS(`[...document.querySelectorAll('#messages li.pending')].some(li => li.textContent.includes('`+text+`'))`),
+	)
+	if err != nil {
+		t.Fatalf("offline steps: %v", err)
+	}
+	stored := evalJS[string](t, ctx, `Object.keys(localStorage).filter(k => k.startsWith('ct_outbox:')).map(k => localStorage.getItem(k)).join('')`)
+	if !strings.Contains(stored, text) {
+		t.Fatalf("the pending message is not in the outbox in localStorage: %q", stored)
+	}
+
+	n.Start()
+	err = chromedp.Do(ctx,
+		waitJS(`document.getElementById('conn').hidden && !document.querySelector('#messages li.pending') &&
+			[...document.querySelectorAll('#messages li[data-id]')].some(li => li.textContent.includes('`+text+`'))`),
+	)
+	if err != nil {
+		t.Fatalf("after restart: %v\n%s", err, n.Logs())
+	}
+	if k := countText(t, bob, "@weboff:localhost", text); k != 1 {
+		t.Fatalf("the offline message is stored %d times, want 1", k)
+	}
+	if left := evalJS[string](t, ctx, `Object.keys(localStorage).filter(k => k.startsWith('ct_outbox:')).map(k => localStorage.getItem(k)).join('')`); strings.Contains(left, text) {
+		t.Fatalf("the outbox still holds the stored message: %q", left)
+	}
+
+	// A reload shows the history with the message once and nothing pending.
+	err = chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#chat")), webOpen(bu.UserID),
+		waitJS(`[...document.querySelectorAll('#messages li[data-id]')].some(li => li.textContent.includes('`+text+`'))`))
+	if err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if k := evalJS[int](t, ctx, `[...document.querySelectorAll('#messages li')].filter(li => li.textContent.includes('`+text+`')).length`); k != 1 {
+		t.Fatalf("after a reload the page shows the message %d times, want 1", k)
+	}
+}
+
+// TestWebRefusedMessage sends a text over the size limit: the server
+// refuses it, the page keeps it with the server's reason and Retry/Edit
+// buttons; Edit brings it back to the composer, and a shortened text is
+// stored.
+func TestWebRefusedMessage(t *testing.T) {
+	t.Parallel()
+	ctx := browser(t)
+	n := testenv.StartNode(t, testenv.NodeConfig{})
+	bob, bu := newUser(t, n, "bob")
+
+	err := chromedp.Do(ctx, chromedp.Navigate(n.URL()+"/"), webRegister("webrefused"), webOpen(bu.UserID),
+		waitJS(`document.getElementById('conn').hidden`),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('text').value = 'long'.repeat(4200)`),
+		chromedp.Click(chromedp.CSS("#send")),
+		waitJS(`document.querySelector('#messages li.failed .reason')`),
+	)
+	if err != nil {
+		t.Fatalf("browser steps: %v", err)
+	}
+	reason := evalJS[string](t, ctx, `document.querySelector('#messages li.failed .reason').textContent`)
+	if !strings.Contains(reason, "CT_TOO_LARGE") {
+		t.Fatalf("failed message shows %q, want the server's reason (CT_TOO_LARGE)", reason)
+	}
+	if evalJS[int](t, ctx, `document.querySelectorAll('#messages li.failed button.retry, #messages li.failed button.edit').length`) != 2 {
+		t.Fatal("the failed message has no Retry and Edit buttons")
+	}
+	// Retry sends the same text again; it is refused again and stays.
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS("#messages li.failed button.retry")),
+		waitJS(`document.querySelector('#messages li.failed .reason')`),
+		chromedp.Click(chromedp.CSS("#messages li.failed button.edit")),
+		waitJS(`!document.querySelector('#messages li.failed') && document.getElementById('text').value.length === 16800`),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('text').value = document.getElementById('text').value.slice(0, 20)`),
+		chromedp.Click(chromedp.CSS("#send")),
+		waitJS(`!document.querySelector('#messages li.pending, #messages li.failed') && document.querySelector('#messages li[data-id]')`),
+	)
+	if err != nil {
+		t.Fatalf("edit and resend: %v", err)
+	}
+	if k := countText(t, bob, "@webrefused:localhost", strings.Repeat("long", 5)); k != 1 {
+		t.Fatalf("the edited message is stored %d times, want 1", k)
+	}
+}
