@@ -407,3 +407,35 @@ func TestServeRacingShutdown(t *testing.T) {
 		}
 	}
 }
+
+// A worker of the gateway's pools (fan-out, resync) survives a panic in
+// one item: it is counted, the item's cleanup runs, the next item is
+// served by the same worker.
+func TestPoolWorkerSurvivesAPanic(t *testing.T) {
+	t.Parallel()
+	pm := &panicMetrics{}
+	f := newFixture(t, Options{Metrics: pm})
+	q := newWorkQueue[int]()
+	var cleaned atomic.Int32
+	served := make(chan int, 2)
+	startWorkers(f.gw, q, 1, "fanout", func(v int) {
+		if v == 1 {
+			panic("bad event")
+		}
+		served <- v
+	}, func(int) { cleaned.Add(1) })
+	q.push(1)
+	q.push(2)
+	select {
+	case v := <-served:
+		if v != 2 {
+			t.Fatalf("served %d", v)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the worker died with the panic")
+	}
+	q.close()
+	if cleaned.Load() != 1 || pm.count("fanout") != 1 {
+		t.Fatalf("cleanups %d, panics %v", cleaned.Load(), pm.panics)
+	}
+}
