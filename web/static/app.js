@@ -48,6 +48,8 @@ $('tab-register').addEventListener('click', () => showMode(true));
 // fieldFor maps a server refusal to the field it concerns.
 function fieldFor(err, register) {
   const p = register ? 'reg-' : 'login-';
+  // A failed login does not say which of the two was wrong, on purpose.
+  if (!register && err.status === 401) return null;
   if (err.errcode === 'CT_USER_IN_USE' || /username/i.test(err.message)) return p + 'username';
   if (err.errcode === 'CT_EMAIL_IN_USE' || /email/i.test(err.message)) return register ? 'reg-email' : null;
   if (/password/i.test(err.message)) return p + 'password';
@@ -87,8 +89,11 @@ async function logout(callServer, why) {
   state.peer = null;
   $('chat').hidden = true;
   $('auth').hidden = false;
+  // Nothing of the last account stays in the forms.
+  for (const f of ['login-form', 'register-form']) $(f).reset();
+  for (const id of ['login-username', 'login-password', 'reg-username', 'reg-email', 'reg-password']) fieldError(id, '');
+  $('register-error').textContent = '';
   $('login-error').textContent = why || '';
-  $('login-password').value = '';
   document.title = 'Crypt-Talk';
   showMode(false);
 }
