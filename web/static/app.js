@@ -230,7 +230,7 @@ async function openPeer(u) {
   $('typing').textContent = '';
   $('chat-error').textContent = '';
   $('messages').replaceChildren();
-  for (const id of ['text', 'send', 'file', 'timer', 'timer-mode']) $(id).disabled = false;
+  for (const id of ['text', 'send', 'file', 'timer', 'timer-mode', 'record']) $(id).disabled = false;
   const c = state.convs.get(u.user_id);
   if (c) {
     state.conv = c.conversation_id;
@@ -283,6 +283,7 @@ function show(m) {
   const li = messageItem(m);
   // Stored messages go before the ones still in the outbox.
   list.insertBefore(li, list.querySelector('li.pending, li.failed'));
+  if (m.fromSelf) applyTicks();
   li.scrollIntoView({ block: 'end' });
 }
 
@@ -409,6 +410,51 @@ $('file').addEventListener('change', async () => {
   const form = new FormData();
   form.append('to', state.peer.user_id);
   form.append('file', f, f.name);
+  await sendUpload(form);
+  $('file').value = '';
+});
+
+// Voice: MediaRecorder; a second press stops and sends.
+let recorder = null;
+$('record').addEventListener('click', async () => {
+  if (recorder) { recorder.stop(); return; }
+  if (!state.peer) return;
+  const to = state.peer.user_id;
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+  } catch (e) {
+    $('chat-error').textContent = 'No microphone: ' + e.message;
+    return;
+  }
+  const chunks = [];
+  const started = Date.now();
+  recorder = new MediaRecorder(stream);
+  recorder.ondataavailable = (e) => { if (e.data.size) chunks.push(e.data); };
+  recorder.onstop = async () => {
+    clearInterval(tick);
+    stream.getTracks().forEach((tr) => tr.stop());
+    recorder = null;
+    $('record').setAttribute('aria-pressed', 'false');
+    $('recording').hidden = true;
+    const type = (chunks[0] && chunks[0].type) || 'audio/webm';
+    const form = new FormData();
+    form.append('to', to);
+    form.append('kind', 'voice');
+    form.append('duration_ms', String(Date.now() - started));
+    form.append('file', new Blob(chunks, { type }), 'voice.' + (type.includes('ogg') ? 'ogg' : 'webm'));
+    await sendUpload(form);
+  };
+  const tick = setInterval(() => {
+    $('recording').textContent = '● Recording ' + Math.round((Date.now() - started) / 1000) + ' s — press the microphone again to send';
+  }, 250);
+  $('recording').textContent = '● Recording…';
+  $('recording').hidden = false;
+  $('record').setAttribute('aria-pressed', 'true');
+  recorder.start(250);
+});
+
+async function sendUpload(form) {
   const bar = $('upload-progress');
   bar.hidden = false;
   bar.value = 0;
@@ -420,9 +466,8 @@ $('file').addEventListener('change', async () => {
     $('chat-error').textContent = 'File not sent: ' + e.message;
   } finally {
     bar.hidden = true;
-    $('file').value = '';
   }
-});
+}
 
 // ---- receipts -------------------------------------------------------
 
@@ -442,15 +487,31 @@ function markRead(m) {
   }, 250);
 }
 
+// receipts keeps the peer's highest delivered and read seq per
+// conversation, so a message rendered after its receipt (ack after the
+// receipt, a reopened conversation) still shows its ticks.
+const receipts = new Map();
 function showReceipt(r) {
-  if (r.conversation_id !== state.conv || r.user_id === state.me.user_id) return;
+  if (r.user_id === state.me.user_id) return;
+  const k = receipts.get(r.conversation_id) || { delivered: 0, read: 0 };
+  k[r.kind === 'read' ? 'read' : 'delivered'] = Math.max(k[r.kind === 'read' ? 'read' : 'delivered'], r.seq);
+  if (r.kind === 'read') k.delivered = Math.max(k.delivered, r.seq);
+  receipts.set(r.conversation_id, k);
+  if (r.conversation_id === state.conv) applyTicks();
+}
+
+function applyTicks() {
+  const k = receipts.get(state.conv);
+  if (!k) return;
   for (const li of $('messages').querySelectorAll('li.mine[data-seq]')) {
-    if (Number(li.dataset.seq) > r.seq) continue;
+    const seq = Number(li.dataset.seq);
+    if (seq > k.delivered) continue;
     const tick = li.querySelector('.tick');
     if (!tick || tick.classList.contains('read')) continue;
+    const read = seq <= k.read;
     tick.textContent = '✓✓';
-    tick.classList.toggle('read', r.kind === 'read');
-    tick.setAttribute('aria-label', r.kind === 'read' ? 'read' : 'delivered');
+    tick.classList.toggle('read', read);
+    tick.setAttribute('aria-label', read ? 'read' : 'delivered');
   }
 }
 
