@@ -138,6 +138,16 @@ type Federation struct {
 	Peers map[string]string `mapstructure:"peers"`
 	// SigningKeyFile is the ed25519 signing key; "" means one in the data dir.
 	SigningKeyFile string `mapstructure:"signing_key_file"`
+	// AllowServers, when not empty, are the only servers federated with;
+	// DenyServers are never federated with. "*.example.com" matches subdomains.
+	AllowServers []string `mapstructure:"allow_servers"`
+	DenyServers  []string `mapstructure:"deny_servers"`
+	// OriginRateCount transactions per OriginRateWindow are accepted from one origin.
+	OriginRateCount  int           `mapstructure:"origin_rate_count"`
+	OriginRateWindow time.Duration `mapstructure:"origin_rate_window"`
+	// RetryMin and RetryMax bound the backoff of a destination that fails.
+	RetryMin time.Duration `mapstructure:"retry_min"`
+	RetryMax time.Duration `mapstructure:"retry_max"`
 }
 
 // Default returns the configuration of a node started with no file, no
@@ -190,6 +200,14 @@ func Default() Config {
 			UploadWindow:       10 * time.Minute,
 		},
 		Log:        Log{Level: "info", Format: "json"},
-		Federation: Federation{Peers: map[string]string{}},
+		Federation: Federation{
+			Peers:            map[string]string{},
+			AllowServers:     []string{},
+			DenyServers:      []string{},
+			OriginRateCount:  300, // transactions of up to 50 events: 15000 events a minute per origin
+			OriginRateWindow: time.Minute,
+			RetryMin:         time.Second,
+			RetryMax:         10 * time.Minute,
+		},
 	}
 }

@@ -178,6 +178,23 @@ func (c *Config) checkFederation(p *problems) {
 			p.add("federation.peers", "peer %q: URL %q: %v", name, redactURL(c.Federation.Peers[name]), err)
 		}
 	}
+	for _, l := range []struct {
+		key   string
+		names []string
+	}{{"federation.allow_servers", c.Federation.AllowServers}, {"federation.deny_servers", c.Federation.DenyServers}} {
+		for _, name := range l.names {
+			if err := checkServerName(strings.TrimPrefix(name, "*.")); err != nil {
+				p.add(l.key, "%q: %v", name, err)
+			}
+		}
+	}
+	f := c.Federation
+	if f.OriginRateCount < 1 || f.OriginRateWindow <= 0 {
+		p.add("federation.origin_rate_count", "%d per %s: both must be positive", f.OriginRateCount, f.OriginRateWindow)
+	}
+	if f.RetryMin <= 0 || f.RetryMax < f.RetryMin {
+		p.add("federation.retry_max", "retry_min %s and retry_max %s: need 0 < retry_min <= retry_max", f.RetryMin, f.RetryMax)
+	}
 }
 
 // Warnings lists settings that work but are risky; Load returns them.
