@@ -199,7 +199,7 @@ func Default() Config {
 			UploadPerUserCount: 60, // a photo album at once, not a disk filled
 			UploadWindow:       10 * time.Minute,
 		},
-		Log:        Log{Level: "info", Format: "json"},
+		Log: Log{Level: "info", Format: "json"},
 		Federation: Federation{
 			Peers:            map[string]string{},
 			AllowServers:     []string{},
