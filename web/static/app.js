@@ -1,7 +1,7 @@
 // Crypt-Talk web client: plain JavaScript modules, no build step. Every
 // text from the server is set with textContent, never as HTML.
 import { api, getToken, setToken, upload, newTxnID, Outbox, Positions, Socket, transient } from './net.js';
-import { el, messageItem, outboxItem, preview, countdown, dayOf, avatar } from './render.js';
+import { el, messageItem, outboxItem, preview, countdown, dayOf, avatar, generatedAvatar } from './render.js';
 
 const $ = (id) => document.getElementById(id);
 const state = {
@@ -109,6 +109,7 @@ async function start() {
   $('auth').hidden = true;
   $('chat').hidden = false;
   $('me').textContent = state.me.username;
+  $('avatar-button').replaceChildren(avatar(state.me));
   document.body.classList.remove('in-conversation');
   await loadList('');
   state.sock = new Socket(state.positions, {
@@ -119,6 +120,55 @@ async function start() {
   });
   state.sock.start();
 }
+
+// ---- avatar ---------------------------------------------------------
+
+function avatarChoices() {
+  const box = $('avatar-choices');
+  box.replaceChildren();
+  for (let i = 0; i < 6; i++) {
+    const url = generatedAvatar();
+    const b = el('button', 'avatar-choice');
+    b.type = 'button';
+    b.setAttribute('aria-label', 'Avatar ' + (i + 1));
+    const img = el('img');
+    img.alt = '';
+    img.src = url;
+    b.append(img);
+    b.addEventListener('click', () => saveAvatar(url));
+    box.append(b);
+  }
+}
+
+async function saveAvatar(image) {
+  $('avatar-error').textContent = '';
+  try {
+    const res = await api('POST', '/api/auth/setavatar/' + encodeURIComponent(state.me._id), { image });
+    state.me.avatarImage = res.image;
+    state.me.isAvatarImageSet = true;
+    $('avatar-button').replaceChildren(avatar(state.me));
+    $('avatar-dialog').close();
+  } catch (e) {
+    $('avatar-error').textContent = 'Avatar not saved: ' + e.message;
+  }
+}
+
+$('avatar-button').addEventListener('click', () => {
+  avatarChoices();
+  $('avatar-error').textContent = '';
+  $('avatar-dialog').showModal();
+});
+$('avatar-more').addEventListener('click', avatarChoices);
+$('avatar-close').addEventListener('click', () => $('avatar-dialog').close());
+$('avatar-file').addEventListener('change', () => {
+  const f = $('avatar-file').files[0];
+  $('avatar-file').value = '';
+  if (!f) return;
+  if (f.size > 256 * 1024) { $('avatar-error').textContent = 'The image is over 256 KiB.'; return; }
+  const r = new FileReader();
+  r.onload = () => saveAvatar(r.result);
+  r.readAsDataURL(f);
+});
 
 // ---- connection banner ----------------------------------------------
 
@@ -238,14 +288,43 @@ async function openPeer(u) {
   } else {
     showTimer(null);
   }
-  const msgs = await api('POST', '/api/messages/getmsg', { to: u.user_id, limit: 50 });
+  const msgs = await api('POST', '/api/messages/getmsg', { to: u.user_id, limit: PAGE });
   if (state.peer !== u) return;
-  msgs.forEach(show);
+  state.older = msgs.length === PAGE ? msgs[0].seq : 0;
+  msgs.forEach((m) => show(m));
   renderOutbox();
   markRead(msgs[msgs.length - 1]);
   if (c && c.unread) { c.unread = 0; renderList(null); }
   $('text').focus();
 }
+
+// History pages in when the list is scrolled to its top (getmsg
+// before_seq); the view keeps its place.
+const PAGE = 50;
+let paging = false;
+$('messages').addEventListener('scroll', async () => {
+  const list = $('messages');
+  if (paging || !state.older || list.scrollTop > 40 || !state.peer) return;
+  paging = true;
+  const u = state.peer;
+  try {
+    const msgs = await api('POST', '/api/messages/getmsg', { to: u.user_id, before_seq: state.older, limit: PAGE });
+    if (state.peer !== u) return;
+    state.older = msgs.length === PAGE ? msgs[0].seq : 0;
+    const keep = list.scrollHeight - list.scrollTop;
+    const shown = [...list.querySelectorAll('li[data-id]')].map((li) => li.message);
+    list.replaceChildren();
+    state.shown.clear();
+    lastDay = '';
+    for (const m of msgs.concat(shown)) show(m, true);
+    renderOutbox(true);
+    list.scrollTop = list.scrollHeight - keep;
+  } catch (e) {
+    $('chat-error').textContent = 'Older messages not loaded: ' + e.message;
+  } finally {
+    paging = false;
+  }
+});
 
 // catchUp fetches what arrived for the open conversation while away, for
 // the case where `since` had no position for it yet.
@@ -253,7 +332,7 @@ async function catchUp() {
   const u = state.peer;
   const last = Math.max(0, ...[...$('messages').querySelectorAll('li[data-seq]')].map((li) => Number(li.dataset.seq) || 0));
   const msgs = await api('POST', '/api/messages/getmsg', { to: u.user_id, after_seq: last, limit: 200 }).catch(() => []);
-  if (state.peer === u) { msgs.forEach(show); markRead(msgs[msgs.length - 1]); }
+  if (state.peer === u) { msgs.forEach((m) => show(m)); markRead(msgs[msgs.length - 1]); }
 }
 
 $('back').addEventListener('click', () => {
@@ -267,7 +346,7 @@ function withPeer(m) {
 }
 
 let lastDay = '';
-function show(m) {
+function show(m, quiet) {
   state.positions.see(m.conversation_id, m.seq);
   if (!withPeer(m) || state.shown.has(m._id)) return;
   state.conv = m.conversation_id;
@@ -281,10 +360,11 @@ function show(m) {
     list.insertBefore(sep, list.querySelector('li.pending, li.failed'));
   }
   const li = messageItem(m);
+  li.message = m;
   // Stored messages go before the ones still in the outbox.
   list.insertBefore(li, list.querySelector('li.pending, li.failed'));
   if (m.fromSelf) applyTicks();
-  li.scrollIntoView({ block: 'end' });
+  if (!quiet) li.scrollIntoView({ block: 'end' });
 }
 
 function showTimer(t) {
@@ -319,7 +399,7 @@ setInterval(() => {
 
 // ---- the outbox -----------------------------------------------------
 
-function renderOutbox() {
+function renderOutbox(quiet) {
   const list = $('messages');
   for (const li of list.querySelectorAll('li.pending, li.failed')) li.remove();
   if (!state.peer) return;
@@ -328,7 +408,7 @@ function renderOutbox() {
     list.append(outboxItem(it, retry, editFailed, discard));
   }
   const last = list.lastElementChild;
-  if (last) last.scrollIntoView({ block: 'end' });
+  if (last && !quiet) last.scrollIntoView({ block: 'end' });
 }
 
 function retry(it) {

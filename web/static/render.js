@@ -164,3 +164,30 @@ export function avatar(u) {
   a.textContent = name.slice(0, 1).toUpperCase();
   return a;
 }
+
+// generatedAvatar draws a symmetric 5x5 pattern (an identicon) from
+// random numbers only: no text of anyone's goes into the SVG.
+export function generatedAvatar() {
+  const r = new Uint8Array(16);
+  crypto.getRandomValues(r);
+  const hex = (h, s, l) => {
+    // HSL to hex, so the server's SVG sanitiser sees a plain colour.
+    const a = s * Math.min(l, 1 - l);
+    const f = (n) => { const k = (n + h / 30) % 12; return Math.round(255 * (l - a * Math.max(-1, Math.min(k - 3, 9 - k, 1)))).toString(16).padStart(2, '0'); };
+    return '#' + f(0) + f(8) + f(4);
+  };
+  const hue = (r[0] * 360) / 256;
+  let cells = '';
+  for (let y = 0; y < 5; y++) {
+    for (let x = 0; x < 3; x++) {
+      if ((r[1 + y] >> x) & 1) {
+        cells += '<rect x="' + x + '" y="' + y + '" width="1" height="1"/>';
+        if (x < 2) cells += '<rect x="' + (4 - x) + '" y="' + y + '" width="1" height="1"/>';
+      }
+    }
+  }
+  const svg = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="-1 -1 7 7" width="112" height="112">' +
+    '<rect x="-1" y="-1" width="7" height="7" fill="' + hex(hue, 0.45, 0.9) + '"/>' +
+    '<g fill="' + hex(hue, 0.55, 0.42) + '">' + cells + '</g></svg>';
+  return 'data:image/svg+xml;base64,' + btoa(svg);
+}
