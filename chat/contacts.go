@@ -31,6 +31,7 @@ func (s *Service) Contact(ctx context.Context, p *Principal, to string) (peerID 
 // Contact found to be a contact. It does no checks of its own.
 func (s *Service) NotifyTyping(ctx context.Context, p *Principal, peerID string, typing bool) {
 	s.publishEvent(ctx, EventTyping, map[string]any{"from": p.User.UserID, "typing": typing}, peerID)
+	s.sendEphemeral(ctx, FedTyping, p.User.UserID, peerID, map[string]bool{"typing": typing})
 }
 
 // TokenExpiry is when the access token behind p stops working, so that a

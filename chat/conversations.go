@@ -154,6 +154,7 @@ func (s *Service) MarkRead(ctx context.Context, p *Principal, convID string, seq
 	}
 	r := &ReceiptView{ConversationID: convID, UserID: me, Seq: stored, Kind: "read"}
 	s.publishEvent(ctx, EventReceipt, r, me, peerOf(c, me))
+	s.federateReceipt(ctx, convID, me, peerOf(c, me), "read", stored)
 	return r, nil
 }
 
@@ -166,6 +167,7 @@ func (s *Service) MarkDelivered(ctx context.Context, convID, recipient, sender s
 	}
 	if stored == seq {
 		s.publishEvent(ctx, EventReceipt, ReceiptView{ConversationID: convID, UserID: recipient, Seq: seq, Kind: "delivered"}, sender)
+		s.federateReceipt(ctx, convID, recipient, sender, "delivered", seq)
 	}
 	return nil
 }

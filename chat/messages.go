@@ -148,6 +148,10 @@ func (s *Service) appendMessage(ctx context.Context, n newMessage) (*store.Messa
 		Type: n.typ, KeyID: keyID, FileID: n.fileID, TxnID: n.txnID, CreatedAt: now,
 	}
 	applyTimer(m, conv, now)
+	if n.typ != store.TypeSystem {
+		// Queued in the same commit as the message (store.Message.Outbox).
+		m.Outbox = s.remoteServer(n.recipient)
+	}
 	seal := func(seq int64) ([]byte, error) {
 		return vault.Seal(dek, plain, vault.MessageAD(conv.ID, seq, n.sender))
 	}
@@ -158,6 +162,7 @@ func (s *Service) appendMessage(ctx context.Context, n newMessage) (*store.Messa
 		return nil, storeError(err)
 	}
 	s.metrics.MessageStored()
+	s.wake(m.Outbox)
 	s.publishMessage(ctx, m)
 	return m, nil
 }

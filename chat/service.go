@@ -99,6 +99,7 @@ type Service struct {
 
 	keys *keyCache
 	ctrl pubsub.Subscription
+	fed  fedState
 
 	controlMu        sync.RWMutex
 	controlListeners []ControlListener

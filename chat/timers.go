@@ -23,21 +23,43 @@ type TimerRequest struct {
 // after the change, is recorded as a system message and both sides get
 // timer-changed.
 func (s *Service) SetTimer(ctx context.Context, p *Principal, r TimerRequest) (*TimerView, error) {
+	r, err := checkTimer(r)
+	if err != nil {
+		return nil, err
+	}
+	peer, err := s.peerFor(ctx, p, r.Peer)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.enqueueEvent(ctx, FedTimer, p.User.UserID, peer.UserID, timerContent{Seconds: r.Seconds, Mode: r.Mode}); err != nil {
+		return nil, err
+	}
+	v, err := s.setTimer(ctx, p.User.UserID, peer.UserID, r)
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// checkTimer validates a timer change and clears the mode of "off".
+func checkTimer(r TimerRequest) (TimerRequest, error) {
 	if r.Seconds < 0 || r.Seconds > int64(MaxTimer/time.Second) {
-		return nil, Invalid("seconds must be between 0 (off) and 2419200 (4 weeks)")
+		return r, Invalid("seconds must be between 0 (off) and 2419200 (4 weeks)")
 	}
 	switch {
 	case r.Seconds == 0:
 		r.Mode = store.TimerOff
 	case r.Mode == store.TimerAfterSend || r.Mode == store.TimerAfterRead || r.Mode == store.TimerIdle:
 	default:
-		return nil, Invalid("mode must be after_send, after_read or idle")
+		return r, Invalid("mode must be after_send, after_read or idle")
 	}
-	peer, err := s.peerFor(ctx, p, r.Peer)
-	if err != nil {
-		return nil, err
-	}
-	conv, err := s.ensureConversation(ctx, p.User.UserID, peer.UserID)
+	return r, nil
+}
+
+// setTimer applies a checked timer change made by from in its conversation
+// with to (either may be remote), records it and tells both.
+func (s *Service) setTimer(ctx context.Context, from, to string, r TimerRequest) (*TimerView, error) {
+	conv, err := s.ensureConversation(ctx, from, to)
 	if err != nil {
 		return nil, err
 	}
@@ -48,11 +70,11 @@ func (s *Service) SetTimer(ctx context.Context, p *Principal, r TimerRequest) (*
 	if r.Seconds > 0 {
 		text = fmt.Sprintf("disappearing messages: %s, mode %s", time.Duration(r.Seconds)*time.Second, r.Mode)
 	}
-	if _, err := s.appendMessage(ctx, newMessage{sender: p.User.UserID, recipient: peer.UserID, typ: store.TypeSystem, body: sealedBody{Text: text}}); err != nil {
+	if _, err := s.appendMessage(ctx, newMessage{sender: from, recipient: to, typ: store.TypeSystem, body: sealedBody{Text: text}}); err != nil {
 		return nil, AsError(err)
 	}
 	v := &TimerView{ConversationID: conv.ID, Seconds: r.Seconds, Mode: r.Mode}
-	s.publishEvent(ctx, EventTimer, v, p.User.UserID, peer.UserID)
+	s.publishEvent(ctx, EventTimer, v, from, to)
 	return v, nil
 }
 
@@ -65,6 +87,9 @@ func (s *Service) DestroyConversation(ctx context.Context, p *Principal, peerRef
 	}
 	conv, err := s.conversationOf(ctx, p, ConversationID(p.User.UserID, peer.UserID))
 	if err != nil {
+		return "", err
+	}
+	if err := s.enqueueEvent(ctx, FedDelete, p.User.UserID, peer.UserID, deleteContent{Conversation: true}); err != nil {
 		return "", err
 	}
 	return conv.ID, s.destroy(ctx, conv)

@@ -102,7 +102,7 @@ func (s *Service) ResolveUser(ctx context.Context, ref string) (*store.User, err
 			return nil, Invalid("user ids look like @name:server")
 		}
 		if server != s.opts.ServerName {
-			return nil, NotFound("unknown user (federation with " + server + " is not configured)")
+			return s.resolveRemote(ctx, ref, server)
 		}
 		localpart, nerr := canonicalUsername(local)
 		if nerr != nil {

@@ -40,6 +40,8 @@ type Store interface {
 	Keys
 	KeyChecks
 	Files
+	Audit
+	FederationQueue
 	// Ping reports whether the backend is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	// Close flushes pending writes and releases the backend.
@@ -185,6 +187,10 @@ type Message struct {
 	// message) goes IdleTTL seconds after the last message, so clients are
 	// shown CreatedAt + IdleTTL as the time it goes if nothing follows.
 	IdleTTL int64 `json:"idle_ttl,omitempty" bson:"idle_ttl,omitempty"`
+	// Outbox, when set, is the server this message is to be sent to: the
+	// write that stores the message enqueues MessageOutboxItem(m) with it
+	// (see FederationQueue).
+	Outbox string `json:"outbox,omitempty" bson:"outbox,omitempty"`
 }
 
 // MessageRange selects messages of one conversation. AfterSeq and BeforeSeq

@@ -84,6 +84,9 @@ func insertMessage(tx *bolt.Tx, key []byte, m *store.Message) error {
 	if err := indexAfterRead(tx, m); err != nil {
 		return err
 	}
+	if err := enqueueMessageTx(tx, m); err != nil {
+		return err
+	}
 	return putJSON(tx, bMsgs, key, m)
 }
 

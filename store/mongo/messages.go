@@ -29,16 +29,17 @@ type msgDoc struct {
 	ExpiresMS      int64  `bson:"expires_ms"`
 	TTLAfterRead   int64  `bson:"ttl_after_read"`
 	IdleTTL        int64  `bson:"idle_ttl,omitempty"`
+	Outbox         string `bson:"outbox,omitempty"`
 }
 
 func toMsgDoc(m *store.Message) *msgDoc {
 	return &msgDoc{ID: m.ID, ConversationID: m.ConversationID, Seq: m.Seq, Sender: m.Sender, Recipient: m.Recipient, Type: m.Type,
-		KeyID: m.KeyID, Body: m.Body, FileID: m.FileID, TxnID: m.TxnID, CreatedMS: ms(m.CreatedAt), ExpiresMS: ms(m.ExpiresAt), TTLAfterRead: m.TTLAfterRead, IdleTTL: m.IdleTTL}
+		KeyID: m.KeyID, Body: m.Body, FileID: m.FileID, TxnID: m.TxnID, CreatedMS: ms(m.CreatedAt), ExpiresMS: ms(m.ExpiresAt), TTLAfterRead: m.TTLAfterRead, IdleTTL: m.IdleTTL, Outbox: m.Outbox}
 }
 
 func (d *msgDoc) message() *store.Message {
 	return &store.Message{ID: d.ID, ConversationID: d.ConversationID, Seq: d.Seq, Sender: d.Sender, Recipient: d.Recipient, Type: d.Type,
-		KeyID: d.KeyID, Body: d.Body, FileID: d.FileID, TxnID: d.TxnID, CreatedAt: fromMS(d.CreatedMS), ExpiresAt: fromMS(d.ExpiresMS), TTLAfterRead: d.TTLAfterRead, IdleTTL: d.IdleTTL}
+		KeyID: d.KeyID, Body: d.Body, FileID: d.FileID, TxnID: d.TxnID, CreatedAt: fromMS(d.CreatedMS), ExpiresAt: fromMS(d.ExpiresMS), TTLAfterRead: d.TTLAfterRead, IdleTTL: d.IdleTTL, Outbox: d.Outbox}
 }
 
 func messages(docs []msgDoc) []*store.Message {
@@ -64,10 +65,16 @@ func (s *Store) PutMessage(ctx context.Context, m *store.Message) error {
 	if err := store.CheckTxnMessage(m); err != nil {
 		return err
 	}
-	ctx, cancel := s.op(ctx)
-	defer cancel()
-	_, err := s.msgs.InsertOne(ctx, toMsgDoc(m))
-	return mapErr(err)
+	insert := func() error {
+		ctx, cancel := s.op(ctx)
+		defer cancel()
+		_, err := s.msgs.InsertOne(ctx, toMsgDoc(m))
+		return mapErr(err)
+	}
+	if m.Outbox != "" {
+		return s.putOutboxMessage(ctx, m, insert)
+	}
+	return insert()
 }
 
 // GetMessage loads a message by id.
