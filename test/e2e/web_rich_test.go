@@ -113,6 +113,35 @@ func TestWebRichMessages(t *testing.T) {
 		t.Fatalf("countdown: %v", err)
 	}
 
+	// Typing both ways.
+	if err := bconn.Send(ctxT(t), "typing", map[string]any{"to": me, "typing": true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, waitJS(`document.getElementById('typing').textContent.includes('is typing')`),
+		chromedp.SendKeys(chromedp.CSS("#text"), "t")); err != nil {
+		t.Fatalf("typing shown: %v", err)
+	}
+	waitEvent(t, bconn, "typing", func(d json.RawMessage) bool { return strings.Contains(string(d), `"typing":true`) })
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById('text').value = ''`)); err != nil {
+		t.Fatal(err)
+	}
+
+	// A 2 s timer: the message vanishes from the page when the server
+	// deletes it.
+	setTimer(t, bob, me, 2, "after_send")
+	waitEvent(t, bconn, "timer-changed", nil)
+	if _, err := bconn.SendMsg(ctxT(t), me, "gone in two seconds", ""); err != nil {
+		t.Fatal(err)
+	}
+	err = chromedp.Do(ctx,
+		waitJS(`[...document.querySelectorAll('#messages li .text')].some(e => e.textContent === 'gone in two seconds')`),
+		waitJS(`![...document.querySelectorAll('#messages li .text')].some(e => e.textContent === 'gone in two seconds')`),
+	)
+	if err != nil {
+		t.Fatalf("vanishing message: %v", err)
+	}
+	setTimer(t, bob, me, 0, "")
+
 	// Delivered, then read ticks on a message from the page.
 	err = chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#text"), "tick me\r"))
 	if err != nil {

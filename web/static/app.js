@@ -607,6 +607,9 @@ function noteMessage(m) {
     state.convs.set(peerId, c);
     if (!state.users.has(peerId)) state.users.set(peerId, c.peer);
   }
+  // The list from GET /api/conversations already counts everything up to
+  // its last_seq: a replay of those messages must not count them again.
+  if (m.seq <= (c.last_seq || 0)) return;
   c.last_message = m;
   c.last_seq = m.seq;
   if (!m.fromSelf && !withPeer(m)) c.unread = (c.unread || 0) + 1;
