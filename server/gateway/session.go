@@ -74,10 +74,20 @@ func (g *Gateway) serve(ctx context.Context, t Transport) {
 	if !ok {
 		return
 	}
-	stopHS := context.AfterFunc(ctx, func() { _ = t.Close(CloseGoingAway, "server shutting down") })
+	hsClosed := make(chan struct{})
+	stopHS := context.AfterFunc(ctx, func() {
+		defer close(hsClosed)
+		_ = t.Close(CloseGoingAway, "server shutting down")
+	})
 	p, since, err := g.handshake(ctx, t)
 	authenticated()
-	if !stopHS() || err != nil {
+	if !stopHS() {
+		// The close already started: wait for it, since nothing may touch
+		// the transport once Serve returns (the library recycles the conn).
+		<-hsClosed
+		return
+	}
+	if err != nil {
 		return
 	}
 	leave, ok := g.admitUser(t, p)
