@@ -66,18 +66,42 @@ func (s *Service) ResolveAnyUser(ctx context.Context, ref string) (*store.User, 
 	return u, nil
 }
 
-// AdminAuth checks an admin token in constant time. Wrong tokens count per
-// client IP against the failed-login budget (ratelimit.login_per_user_count
-// per login_window); over it, that IP is answered 429 before its token is
-// even compared, so the token cannot be guessed at network speed.
-func (s *Service) AdminAuth(ctx context.Context, clientIP, given, want string) error {
+// AdminAuth checks an admin credential and returns the audit actor: the
+// admin token (compared in constant time) or the access token of an active
+// user with the admin flag. Wrong credentials count per client IP against
+// the failed-login budget (ratelimit.login_per_user_count per
+// login_window); over it, that IP is answered 429 before its token is even
+// compared, so the token cannot be guessed at network speed.
+func (s *Service) AdminAuth(ctx context.Context, clientIP, given, want string) (string, error) {
 	key := "admin:fail:" + clientIP
 	if err := s.check(ctx, key, s.opts.LoginPerUser, s.opts.LoginWindow); err != nil {
-		return err
+		return "", err
 	}
-	if want == "" || subtle.ConstantTimeCompare([]byte(given), []byte(want)) != 1 {
-		_ = s.allow(ctx, key, s.opts.LoginPerUser, s.opts.LoginWindow)
-		return Unauthorized("admin token required")
+	if want != "" && subtle.ConstantTimeCompare([]byte(given), []byte(want)) == 1 {
+		return ActorAdminToken, nil
 	}
-	return nil
+	if given != "" {
+		p, err := s.Authenticate(ctx, given)
+		if err == nil && p.User.Admin {
+			return p.User.UserID, nil
+		}
+		if e := AsError(err); err != nil && e.Status >= 500 {
+			return "", err
+		}
+	}
+	_ = s.allow(ctx, key, s.opts.LoginPerUser, s.opts.LoginWindow)
+	return "", Unauthorized("the admin token or an admin user's access token is required")
+}
+
+// SetAdmin grants or withdraws the admin flag of a user.
+func (s *Service) SetAdmin(ctx context.Context, userID string, admin bool) (*store.User, error) {
+	u, err := s.store.GetUser(ctx, userID)
+	if err != nil {
+		return nil, storeError(err)
+	}
+	u.Admin = admin
+	if err := s.store.UpdateUser(ctx, u); err != nil {
+		return nil, storeError(err)
+	}
+	return u, nil
 }

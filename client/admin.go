@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/crypttalk/crypttalk/wire"
 )
@@ -83,6 +84,74 @@ func (a *Admin) Revoke(ctx context.Context, user string) (int, error) {
 		Revoked int `json:"revoked"`
 	}
 	return out.Revoked, a.c.Do(ctx, "POST", "/_admin/v1/users/"+url.PathEscape(user)+"/revoke", nil, &out)
+}
+
+// SetAdmin grants (make-admin) or withdraws (revoke-admin) the admin flag.
+func (a *Admin) SetAdmin(ctx context.Context, user string, admin bool) (*AdminUser, error) {
+	verb := "revoke-admin"
+	if admin {
+		verb = "make-admin"
+	}
+	var out struct {
+		User AdminUser `json:"user"`
+	}
+	if err := a.c.Do(ctx, "POST", "/_admin/v1/users/"+url.PathEscape(user)+"/"+verb, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out.User, nil
+}
+
+// AuditEntry is one admin action as the audit log keeps it.
+type AuditEntry struct {
+	ID       string    `json:"id"`
+	At       time.Time `json:"at"`
+	Actor    string    `json:"actor"`
+	Action   string    `json:"action"`
+	Target   string    `json:"target,omitempty"`
+	ClientIP string    `json:"client_ip"`
+	Status   int       `json:"status"`
+	Result   string    `json:"result"`
+}
+
+// AuditQuery filters the audit log; zero fields do not filter. Before is
+// the ID of the last entry of the previous page.
+type AuditQuery struct {
+	Actor, Action string
+	Since, Until  time.Time
+	Before        string
+	Limit         int
+}
+
+// Audit lists audit entries newest first.
+func (a *Admin) Audit(ctx context.Context, q AuditQuery) ([]AuditEntry, error) {
+	v := url.Values{}
+	set := func(k, val string) {
+		if val != "" {
+			v.Set(k, val)
+		}
+	}
+	set("actor", q.Actor)
+	set("action", q.Action)
+	set("before", q.Before)
+	if !q.Since.IsZero() {
+		v.Set("since", q.Since.UTC().Format(time.RFC3339))
+	}
+	if !q.Until.IsZero() {
+		v.Set("until", q.Until.UTC().Format(time.RFC3339))
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	var out struct {
+		Entries []AuditEntry `json:"entries"`
+	}
+	if err := a.c.Do(ctx, "GET", "/_admin/v1/audit?"+v.Encode(), nil, &out); err != nil {
+		return nil, err
+	}
+	if out.Entries == nil {
+		out.Entries = []AuditEntry{}
+	}
+	return out.Entries, nil
 }
 
 // RewrapReport is the answer of a re-wrap.

@@ -9,7 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/crypttalk/crypttalk/chat"
-	"github.com/crypttalk/crypttalk/store"
 )
 
 func (s *Server) healthz(c *fiber.Ctx) error {
@@ -47,59 +46,4 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 
 func (s *Server) metricsHandler(c *fiber.Ctx) error {
 	return adaptor.HTTPHandler(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))(c)
-}
-
-func (s *Server) adminListUsers(c *fiber.Ctx) error {
-	limit, err := queryInt(c, "limit")
-	if err != nil {
-		return err
-	}
-	users, err := s.svc.AdminListUsers(c.UserContext(), store.UserQuery{Prefix: c.Query("q"), After: c.Query("after"), Limit: int(limit)})
-	if err != nil {
-		return err
-	}
-	return c.JSON(users)
-}
-
-func (s *Server) adminDeactivate(c *fiber.Ctx) error { return s.setDeactivated(c, true) }
-func (s *Server) adminReactivate(c *fiber.Ctx) error { return s.setDeactivated(c, false) }
-
-func (s *Server) setDeactivated(c *fiber.Ctx, v bool) error {
-	u, err := s.svc.ResolveAnyUser(c.UserContext(), param(c, "id"))
-	if err != nil {
-		return err
-	}
-	u, err = s.svc.SetDeactivated(c.UserContext(), u.ID, v)
-	if err != nil {
-		return err
-	}
-	return ok(c, fiber.Map{"user": chat.AdminView(u)})
-}
-
-func (s *Server) adminRevoke(c *fiber.Ctx) error {
-	u, err := s.svc.ResolveAnyUser(c.UserContext(), param(c, "id"))
-	if err != nil {
-		return err
-	}
-	n, err := s.svc.RevokeUser(c.UserContext(), u.ID)
-	if err != nil {
-		return err
-	}
-	return ok(c, fiber.Map{"revoked": n})
-}
-
-func (s *Server) adminRewrap(c *fiber.Ctx) error {
-	rep, err := s.svc.Rewrap(c.UserContext())
-	if err != nil {
-		return err
-	}
-	return ok(c, fiber.Map{"rewrapped": rep.Rewrapped, "failed": rep.Failed, "active": s.svc.Keyring().Active()})
-}
-
-func (s *Server) adminPurge(c *fiber.Ctx) error {
-	rep, err := s.svc.PurgeOnce(c.UserContext())
-	if err != nil {
-		return err
-	}
-	return ok(c, fiber.Map{"messages": rep.Messages, "conversations": rep.Conversations})
 }

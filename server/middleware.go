@@ -92,18 +92,6 @@ func bearer(c *fiber.Ctx) string {
 	return ""
 }
 
-// adminOnly requires the configured admin token; without one the admin API
-// is closed. Wrong tokens are rate-limited per client IP (chat.AdminAuth).
-func (s *Server) adminOnly(c *fiber.Ctx) error {
-	if s.opts.AdminToken == "" {
-		return chat.Forbidden("the admin API is disabled (no admin token configured)")
-	}
-	if err := s.svc.AdminAuth(c.UserContext(), s.clientIP(c), bearer(c), s.opts.AdminToken); err != nil {
-		return err
-	}
-	return c.Next()
-}
-
 // clientIP is the peer address, or the first untrusted address in
 // X-Forwarded-For (read right to left) when the peer is a trusted proxy.
 // A client cannot spoof it: entries it adds sit left of the proxies'.

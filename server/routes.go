@@ -7,6 +7,8 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/cors"
 	"github.com/gofiber/fiber/v2/middleware/recover"
+
+	"github.com/crypttalk/crypttalk/matrix"
 )
 
 // routes is the public API, in one table (SPEC.md).
@@ -44,6 +46,7 @@ func (s *Server) routes(app *fiber.App) {
 		// admin API; with one, the public listener knows nothing of it.
 		s.adminAPI(app.Group("/_admin/v1", s.adminOnly))
 	}
+	matrix.Mount(app, s.svc, matrix.Options{ClientIP: s.clientIP, JSONDepth: s.opts.JSONDepth, BodyBytes: int64(s.opts.JSONBodyBytes)})
 	s.webClient(app)
 }
 
@@ -63,11 +66,14 @@ func (s *Server) adminRoutes(app *fiber.App) {
 func (s *Server) adminAPI(r fiber.Router) {
 	r.Get("/health", s.readyz)
 	r.Get("/users", s.adminListUsers)
-	r.Post("/users/:id/deactivate", s.adminDeactivate)
-	r.Post("/users/:id/reactivate", s.adminReactivate)
-	r.Post("/users/:id/revoke", s.adminRevoke)
-	r.Post("/keys/rewrap", s.adminRewrap)
-	r.Post("/purge", s.adminPurge)
+	r.Post("/users/:id/deactivate", s.audited("users.deactivate"), s.adminDeactivate)
+	r.Post("/users/:id/reactivate", s.audited("users.reactivate"), s.adminReactivate)
+	r.Post("/users/:id/revoke", s.audited("users.revoke"), s.adminRevoke)
+	r.Post("/users/:id/make-admin", s.audited("users.make-admin"), s.adminMakeAdmin)
+	r.Post("/users/:id/revoke-admin", s.audited("users.revoke-admin"), s.adminRevokeAdmin)
+	r.Post("/keys/rewrap", s.audited("keys.rewrap"), s.adminRewrap)
+	r.Post("/purge", s.audited("purge"), s.adminPurge)
+	r.Get("/audit", s.adminAudit)
 }
 
 func joinOrigins(list []string) string {

@@ -10,7 +10,7 @@ func newHealthCmd(o *options) *cobra.Command {
 	return &cobra.Command{
 		Use:   "health",
 		Short: "Show the node's readiness and each dependency; exit 1 if any is down",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			a, err := o.admin()
 			if err != nil {

@@ -8,11 +8,11 @@ import (
 )
 
 func newKeysCmd(o *options) *cobra.Command {
-	keys := &cobra.Command{Use: "keys", Short: "Master key operations"}
+	keys := noun("keys", "Master key operations")
 	keys.AddCommand(&cobra.Command{
 		Use:   "rewrap",
 		Short: "Re-wrap every data key under the active master key (resumable); exit 1 if any failed",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			a, err := o.admin()
 			if err != nil {
@@ -38,10 +38,13 @@ func newPurgeCmd(o *options) *cobra.Command {
 	return &cobra.Command{
 		Use:   "purge",
 		Short: "Run one purge pass now (expired messages, idle conversations)",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			a, err := o.admin()
 			if err != nil {
+				return err
+			}
+			if err := o.confirm(cmd, "purge expired messages and idle conversations now"); err != nil {
 				return err
 			}
 			r, err := a.Purge(cmd.Context())

@@ -1,10 +1,14 @@
 // Command ctl is Crypt-Talk's operator CLI. It talks to a node's admin API
-// (/_admin/v1) with the admin token and never opens the database itself.
+// (/_admin/v1) with the admin token (or an admin user's access token) and
+// never opens the database itself.
 //
-//	ctl --server http://127.0.0.1:9090 --token "$CRYPTTALK_ADMIN_TOKEN" health
+//	ctl login https://admin.chat.example.org --profile prod   # token from stdin
+//	ctl --profile prod health
 //	ctl users list -q ali -o json
-//	ctl users deactivate @alice:chat.example.org
-//	ctl keys rewrap
+//	ctl users deactivate @alice:chat.example.org --yes
+//	ctl audit --since 24h
+//
+// Exit codes: 0 ok, 1 the operation failed or the node is unhealthy, 2 usage.
 package main
 
 import (
@@ -17,10 +21,11 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	cmd := newRoot()
-	if err := cmd.ExecuteContext(ctx); err != nil {
+	err := cmd.ExecuteContext(ctx)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "ctl:", err)
-		os.Exit(1)
 	}
+	os.Exit(exitCode(err))
 }

@@ -36,7 +36,7 @@ type Store struct {
 	db                                                                 *mongo.Database
 	timeout                                                            time.Duration
 	users, sessions, convs, msgs, txns, keys, files, claims, positions *mongo.Collection
-	keyChecks                                                          *mongo.Collection
+	keyChecks, audit                                                   *mongo.Collection
 	blobs                                                              *blobStore
 }
 
@@ -65,7 +65,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		client: client, db: db, timeout: opts.OpTimeout,
 		users: db.Collection("users"), sessions: db.Collection("sessions"), convs: db.Collection("conversations"),
 		msgs: db.Collection("messages"), txns: db.Collection("txns"), keys: db.Collection("keys"), files: db.Collection("files"), claims: db.Collection("claims"), positions: db.Collection("positions"),
-		keyChecks: db.Collection("key_checks"),
+		keyChecks: db.Collection("key_checks"), audit: db.Collection("audit"),
 	}
 	s.blobs = &blobStore{db: db}
 	ictx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -101,6 +101,7 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 			{Keys: bson.D{{Key: "expires_ms", Value: 1}}, Options: named("msgs_expiry")},
 		},
 		s.keys:      {{Keys: bson.D{{Key: "owner", Value: 1}}, Options: named("keys_owner")}},
+		s.audit:     {{Keys: bson.D{{Key: "actor", Value: 1}, {Key: "_id", Value: -1}}, Options: named("audit_actor")}},
 		s.positions: {{Keys: bson.D{{Key: "conv", Value: 1}}, Options: named("positions_conv")}},
 		s.files: {
 			{Keys: bson.D{{Key: "conversation_id", Value: 1}}, Options: named("files_conv")},

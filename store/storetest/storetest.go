@@ -40,6 +40,7 @@ var groups = []struct {
 	{"DeleteConversation", deleteCases},
 	{"Context", contextCases},
 	{"Append", appendCases},
+	{"Audit", auditCases},
 }
 
 // Run runs every case as sub-test <domain>/<case>, each on its own store
