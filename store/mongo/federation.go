@@ -74,31 +74,45 @@ func (s *Store) nextOutboxOrder(ctx context.Context, dest string) (int64, error)
 }
 
 // writeOutbox inserts item unless its id exists.
-func (s *Store) writeOutbox(ctx context.Context, item store.OutboxItem, pending bool) error {
+// inserted reports whether the item is new (an existing id is kept).
+func (s *Store) writeOutbox(ctx context.Context, item store.OutboxItem, pending bool) (inserted bool, err error) {
 	if item.ID == "" || item.Destination == "" || item.Kind == "" {
-		return errors.New("mongo: outbox item needs an id, a destination and a kind")
+		return false, errors.New("mongo: outbox item needs an id, a destination and a kind")
 	}
 	order, err := s.nextOutboxOrder(ctx, item.Destination)
 	if err != nil {
-		return err
+		return false, err
 	}
 	d := outboxDoc{ID: item.ID, Dest: item.Destination, Order: order, Kind: item.Kind, ConversationID: item.ConversationID,
 		Seq: item.Seq, MessageID: item.MessageID, Payload: item.Payload, CreatedMS: ms(item.CreatedAt), Pending: pending, PendingMS: ms(time.Now())}
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	_, err = s.fedOutbox().UpdateOne(ctx, bson.M{"_id": item.ID}, bson.M{"$setOnInsert": d}, options.Update().SetUpsert(true))
-	return mapErr(err)
+	res, err := s.fedOutbox().UpdateOne(ctx, bson.M{"_id": item.ID}, bson.M{"$setOnInsert": d}, options.Update().SetUpsert(true))
+	if err != nil {
+		return false, mapErr(err)
+	}
+	return res.UpsertedCount > 0, nil
 }
 
 // putOutboxMessage stores m and its outbox item (see the comment at top).
 func (s *Store) putOutboxMessage(ctx context.Context, m *store.Message, insert func() error) error {
 	item := store.MessageOutboxItem(m)
-	if err := s.writeOutbox(ctx, item, true); err != nil {
+	inserted, err := s.writeOutbox(ctx, item, true)
+	if err != nil {
 		return err
 	}
-	err := insert()
+	err = insert()
 	if err != nil {
-		if _, gerr := s.GetMessage(ctx, m.ID); errors.Is(gerr, store.ErrNotFound) {
+		_, gerr := s.GetMessage(ctx, m.ID)
+		if errors.Is(err, store.ErrConflict) && gerr == nil && inserted {
+			// The message was stored by an earlier write whose item is gone
+			// (sent and acked): this retry must not queue it again.
+			dctx, cancel := s.op(context.WithoutCancel(ctx))
+			_, _ = s.fedOutbox().DeleteOne(dctx, bson.M{"_id": item.ID, "pending": true})
+			cancel()
+			return err
+		}
+		if errors.Is(gerr, store.ErrNotFound) {
 			// Nothing of ours stored: the item must not name a message a
 			// later write of another id might never store.
 			dctx, cancel := s.op(context.WithoutCancel(ctx))
@@ -121,7 +135,8 @@ func (s *Store) putOutboxMessage(ctx context.Context, m *store.Message, insert f
 
 // EnqueueOutbox adds a non-message item.
 func (s *Store) EnqueueOutbox(ctx context.Context, item store.OutboxItem) error {
-	return s.writeOutbox(ctx, item, false)
+	_, err := s.writeOutbox(ctx, item, false)
+	return err
 }
 
 // PeekOutbox returns the oldest items of dest, up to the first pending

@@ -40,6 +40,7 @@ var groups = []struct {
 	{"DeleteConversation", deleteCases},
 	{"Context", contextCases},
 	{"Append", appendCases},
+	{"Federation", federationCases},
 	{"Audit", auditCases},
 }
 
