@@ -30,7 +30,12 @@ type mxClient struct {
 
 func mxLogin(t *testing.T, n *testenv.Node, user string) *mxClient {
 	t.Helper()
-	cli, err := mautrix.NewClient(n.URL(), "", "")
+	return mxLoginAt(t, n.URL(), user)
+}
+
+func mxLoginAt(t *testing.T, base, user string) *mxClient {
+	t.Helper()
+	cli, err := mautrix.NewClient(base, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,5 +289,64 @@ func TestMatrixRawRequests(t *testing.T) {
 	st, out, _ = do("GET", "/.well-known/matrix/client", "", "")
 	if st != 200 || out["m.homeserver"] == nil {
 		t.Fatalf("well-known %d %v", st, out)
+	}
+}
+
+// TestMatrixCluster is the story on two nodes sharing redis-server and the
+// MongoDB wire server, alice on one and bob on the other: sync positions,
+// long-poll wake-ups, txnId retries and logout all hold across nodes.
+func TestMatrixCluster(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	n1, n2 := c.nodes[0], c.nodes[1]
+	ctx := ctxT(t)
+	_, alice := newUser(t, n1, "mxca")
+	_, bob := newUser(t, n2, "mxcb")
+	a := mxLoginAt(t, n1.URL(), alice.Username)
+	b := mxLoginAt(t, n2.URL(), bob.Username)
+	a.startSync(t)
+	b.startSync(t)
+
+	created, err := a.CreateRoom(ctx, &mautrix.ReqCreateRoom{Invite: []id.UserID{id.UserID(bob.UserID)}, IsDirect: true, Preset: "trusted_private_chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	room := created.RoomID
+	if !testenv.Poll(15*time.Second, func() bool { r := b.invitedTo(); return len(r) > 0 && r[0] == room }) {
+		t.Fatal("bob (node 2) never saw the invite made on node 1")
+	}
+	if _, err := b.JoinRoomByID(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	first, err := a.SendMessageEvent(ctx, room, event.EventMessage, &event.MessageEventContent{MsgType: event.MsgText, Body: "n1 -> n2"}, mautrix.ReqSendEvent{TransactionID: "c-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitSaw(t, b, "n1 -> n2")
+	if _, err := b.SendText(ctx, room, "n2 -> n1"); err != nil {
+		t.Fatal(err)
+	}
+	waitSaw(t, a, "n2 -> n1")
+
+	// Alice's token on the other node: the same device, so the same txnId
+	// names the same event there too.
+	a2, err := mautrix.NewClient(n2.URL(), a.UserID, a.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	retry, err := a2.SendMessageEvent(ctx, room, event.EventMessage, &event.MessageEventContent{MsgType: event.MsgText, Body: "n1 -> n2"}, mautrix.ReqSendEvent{TransactionID: "c-1"})
+	if err != nil || retry.EventID != first.EventID {
+		t.Fatalf("retry on node 2: %v %v, want %v", retry, err, first.EventID)
+	}
+	if _, err := a2.Logout(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-a.syncDone:
+		if !errors.Is(err, mautrix.MUnknownToken) {
+			t.Fatalf("node 1 sync ended with %v, want M_UNKNOWN_TOKEN", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("a logout on node 2 did not stop the sync on node 1")
 	}
 }
