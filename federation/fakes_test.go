@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"sort"
 	"strconv"
@@ -249,10 +251,15 @@ type testServer struct {
 // startServer serves a node named name; peers are filled in by link.
 func startServer(t *testing.T, name string, peers map[string]string, tune func(*Options)) *testServer {
 	t.Helper()
+	return startServerAt(t, "127.0.0.1:0", name, peers, tune)
+}
+
+func startServerAt(t *testing.T, addr, name string, peers map[string]string, tune func(*Options)) *testServer {
+	t.Helper()
 	key := newKey(t, "k1")
 	ts := &testServer{name: name, key: key, chat: newFakeChat(), queue: newFakeQueue()}
 	o := Options{ServerName: name, Keys: vault.NewSigningKeys(key), Chat: ts.chat, Queue: ts.queue,
-		ScanInterval: 50 * time.Millisecond, LeaseTTL: time.Second}
+		ScanInterval: 50 * time.Millisecond, LeaseTTL: time.Second, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	o.Config.Peers = peers
 	o.Config.RetryMin, o.Config.RetryMax = 10*time.Millisecond, 80*time.Millisecond
 	o.Config.OriginRateCount, o.Config.OriginRateWindow = 1000, time.Minute
@@ -266,7 +273,7 @@ func startServer(t *testing.T, name string, peers map[string]string, tune func(*
 	ts.node = n
 	ts.app = fiber.New(fiber.Config{DisableStartupMessage: true, StreamRequestBody: true, BodyLimit: 256 << 10})
 	n.Routes(ts.app)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,13 +296,18 @@ func pair(t *testing.T, tuneA, tuneB func(*Options)) (a, b *testServer) {
 	return a, b
 }
 
+func evFor(i int) chat.RemoteEvent {
+	return chat.RemoteEvent{Origin: "a.example", Type: "ct.message", Sender: "@alice:a.example", Recipient: "@bob:b.example",
+		OriginTS: time.Now().UnixMilli(), Content: json.RawMessage(`{"msgtype":"text","body":"m` + itoa(i) + `","message_id":"id` + itoa(i) + `"}`)}
+}
+
+func profile(id, name string) chat.ProfileView { return chat.ProfileView{UserID: id, Username: name} }
+
 // enqueue puts n text events from alice@a to bob@b into a's outbox.
 func enqueue(t *testing.T, a *testServer, from, n int) {
 	t.Helper()
 	for i := from; i < from+n; i++ {
-		ev := chat.RemoteEvent{Origin: "a.example", Type: "ct.message", Sender: "@alice:a.example", Recipient: "@bob:b.example",
-			OriginTS: time.Now().UnixMilli(), Content: json.RawMessage(`{"msgtype":"text","body":"m` + itoa(i) + `","message_id":"id` + itoa(i) + `"}`)}
-		p, _ := json.Marshal(ev)
+		p, _ := json.Marshal(evFor(i))
 		if err := a.queue.EnqueueOutbox(context.Background(), store.OutboxItem{ID: "i" + pad(i), Destination: "b.example", Kind: "ct.message", Payload: p}); err != nil {
 			t.Fatal(err)
 		}
