@@ -121,6 +121,37 @@ async function start() {
   state.sock.start();
 }
 
+// ---- emoji ----------------------------------------------------------
+
+const EMOJI = '😀 😂 🙂 😉 😍 😘 😎 🤔 😅 😢 😭 😡 👍 👎 👏 🙏 💪 👋 🎉 🔥 ❤️ 💔 ✅ ❌ ⭐ ☕ 🍕 🎂 🚀 🌙 ☀️ 🔒'.split(' ');
+for (const e of EMOJI) {
+  const b = el('button', 'emoji-choice', e);
+  b.type = 'button';
+  b.setAttribute('aria-label', 'Insert ' + e);
+  b.addEventListener('click', () => {
+    const t = $('text');
+    const at = t.selectionStart ?? t.value.length;
+    t.value = t.value.slice(0, at) + e + t.value.slice(t.selectionEnd ?? at);
+    t.focus();
+    t.selectionStart = t.selectionEnd = at + e.length;
+  });
+  $('emoji-panel').append(b);
+}
+$('emoji').addEventListener('click', () => {
+  const p = $('emoji-panel');
+  p.hidden = !p.hidden;
+  $('emoji').setAttribute('aria-expanded', String(!p.hidden));
+});
+$('emoji-panel').addEventListener('keydown', (e) => { if (e.key === 'Escape') { $('emoji-panel').hidden = true; $('emoji').focus(); } });
+
+// ---- desktop notifications --------------------------------------------
+
+if ('Notification' in window && Notification.permission === 'default') $('notify').hidden = false;
+$('notify').addEventListener('click', async () => {
+  await Notification.requestPermission().catch(() => {});
+  $('notify').hidden = true;
+});
+
 // ---- avatar ---------------------------------------------------------
 
 function avatarChoices() {
@@ -194,7 +225,8 @@ function showConn(s, detail) {
 async function loadList(q) {
   const [convs, users] = await Promise.all([
     q ? Promise.resolve([]) : api('GET', '/api/conversations').catch(() => []),
-    api('GET', '/api/auth/allusers/' + encodeURIComponent(state.me._id) + '?q=' + encodeURIComponent(q)),
+    api('GET', '/api/auth/allusers/' + encodeURIComponent(state.me._id) + '?q=' + encodeURIComponent(q))
+      .catch((e) => { if (q) return []; throw e; }),
   ]);
   for (const c of convs) {
     state.convs.set(c.peer.user_id, c);
@@ -224,6 +256,11 @@ function renderList(searchResults) {
     people = withConv.concat(rest);
   }
   for (const u of people) list.append(personItem(u));
+  // Anyone can be named by user id, on this server or another one.
+  const q = $('search').value.trim();
+  if (searchResults && /^@[^:\s]+:[^\s]+$/.test(q) && !people.some((u) => u.user_id === q)) {
+    list.append(personItem(state.users.get(q) || { user_id: q, username: q }));
+  }
   updateTitle();
 }
 
@@ -280,7 +317,8 @@ async function openPeer(u) {
   $('typing').textContent = '';
   $('chat-error').textContent = '';
   $('messages').replaceChildren();
-  for (const id of ['text', 'send', 'file', 'timer', 'timer-mode', 'record']) $(id).disabled = false;
+  for (const id of ['text', 'send', 'file', 'timer', 'timer-mode', 'record', 'emoji']) $(id).disabled = false;
+  $('emoji-panel').hidden = true;
   const c = state.convs.get(u.user_id);
   if (c) {
     state.conv = c.conversation_id;
@@ -522,6 +560,8 @@ $('record').addEventListener('click', async () => {
     form.append('to', to);
     form.append('kind', 'voice');
     form.append('duration_ms', String(Date.now() - started));
+    if ($('voice-expiry').value) form.append('expires_in', $('voice-expiry').value);
+    if ($('voice-plays').value) form.append('max_plays', $('voice-plays').value);
     form.append('file', new Blob(chunks, { type }), 'voice.' + (type.includes('ogg') ? 'ogg' : 'webm'));
     await sendUpload(form);
   };
