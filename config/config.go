@@ -133,6 +133,9 @@ type Log struct {
 
 // Federation configures server-to-server traffic.
 type Federation struct {
+	// Enabled runs federation: the /_crypttalk routes, the outbox senders
+	// and remote user ids. Off, another server's ids are unknown users.
+	Enabled bool `mapstructure:"enabled"`
 	// Peers is static discovery: server name -> base URL. In the environment
 	// it is written "b.example=http://127.0.0.1:5002,c.example=https://c".
 	Peers map[string]string `mapstructure:"peers"`
@@ -201,6 +204,7 @@ func Default() Config {
 		},
 		Log: Log{Level: "info", Format: "json"},
 		Federation: Federation{
+			Enabled:          true,
 			Peers:            map[string]string{},
 			AllowServers:     []string{},
 			DenyServers:      []string{},

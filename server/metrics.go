@@ -20,9 +20,14 @@ type metrics struct {
 	panics      *prometheus.CounterVec
 }
 
-func newMetrics() *metrics {
+// newMetrics registers the server's metrics in reg (a new registry when
+// nil), so other parts of the node (federation) can share it.
+func newMetrics(reg *prometheus.Registry) *metrics {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
+		reg: reg,
 		conns: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "crypttalk_ws_connections", Help: "Open WebSocket sessions on this node.",
 		}),

@@ -46,6 +46,9 @@ func (s *Server) routes(app *fiber.App) {
 		// admin API; with one, the public listener knows nothing of it.
 		s.adminAPI(app.Group("/_admin/v1", s.adminOnly))
 	}
+	if s.opts.Federation != nil {
+		s.opts.Federation.Routes(app)
+	}
 	matrix.Mount(app, s.svc, matrix.Options{ClientIP: s.clientIP, JSONDepth: s.opts.JSONDepth, BodyBytes: int64(s.opts.JSONBodyBytes)})
 	s.webClient(app)
 }
@@ -65,7 +68,13 @@ func (s *Server) adminRoutes(app *fiber.App) {
 
 func (s *Server) adminAPI(r fiber.Router) {
 	r.Get("/health", s.readyz)
-	r.Get("/users", s.adminListUsers)
+	r.Get("/users", s.adminFindUsers)
+	r.Post("/users", s.audited("users.create"), s.adminCreateUser)
+	r.Get("/users/:id", s.adminShowUser)
+	r.Get("/users/:id/sessions", s.adminSessions)
+	r.Post("/users/:id/reset-password", s.audited("users.reset-password"), s.adminResetPassword)
+	r.Get("/stats", s.adminStats)
+	r.Get("/keys/status", s.adminKeysStatus)
 	r.Post("/users/:id/deactivate", s.audited("users.deactivate"), s.adminDeactivate)
 	r.Post("/users/:id/reactivate", s.audited("users.reactivate"), s.adminReactivate)
 	r.Post("/users/:id/revoke", s.audited("users.revoke"), s.adminRevoke)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
 	"github.com/crypttalk/crypttalk/chat"
@@ -36,6 +37,12 @@ type Options struct {
 	Logger         *slog.Logger
 	// Ready may add checks to /readyz (e.g. the federation queue).
 	Ready func(ctx context.Context) map[string]error
+	// Registry, when set, is where the server's metrics go (shared with
+	// federation); nil: a registry of its own.
+	Registry *prometheus.Registry
+	// Federation, when set, mounts the server-to-server routes
+	// (/_crypttalk/...) on the public listener.
+	Federation interface{ Routes(fiber.Router) }
 }
 
 // Server is one node's HTTP front.
@@ -73,7 +80,7 @@ func New(svc *chat.Service, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: opts, svc: svc, log: opts.Logger, metrics: newMetrics(), trusted: trusted}
+	s := &Server{opts: opts, svc: svc, log: opts.Logger, metrics: newMetrics(opts.Registry), trusted: trusted}
 	svc.SetMetrics(s.metrics)
 	s.gw = gateway.New(svc, gateway.Options{
 		AuthTimeout: opts.WSAuthTimeout, PingInterval: opts.WSPingInterval, SendQueue: opts.WSSendQueue,

@@ -11,12 +11,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/crypttalk/crypttalk/chat"
 	"github.com/crypttalk/crypttalk/config"
+	"github.com/crypttalk/crypttalk/federation"
 	"github.com/crypttalk/crypttalk/pubsub"
 	"github.com/crypttalk/crypttalk/server"
 	"github.com/crypttalk/crypttalk/server/gateway"
 	"github.com/crypttalk/crypttalk/store"
+	"github.com/crypttalk/crypttalk/vault"
 )
 
 // node is everything one running homeserver holds.
@@ -25,6 +29,7 @@ type node struct {
 	store  store.Store
 	bus    pubsub.Bus
 	svc    *chat.Service
+	fed    *federation.Node // nil when federation is off
 	srv    *server.Server
 	public net.Listener
 	admin  net.Listener
@@ -81,7 +86,19 @@ func start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*node, er
 		n.shutdown(time.Second)
 		return nil, err
 	}
-	n.srv, err = server.New(n.svc, serverOptions(cfg, log))
+	reg := prometheus.NewRegistry()
+	if cfg.Federation.Enabled {
+		if n.fed, err = newFederation(cfg, n, b, reg, log); err != nil {
+			n.shutdown(time.Second)
+			return nil, err
+		}
+	}
+	sopts := serverOptions(cfg, log)
+	sopts.Registry = reg
+	if n.fed != nil {
+		sopts.Federation = n.fed
+	}
+	n.srv, err = server.New(n.svc, sopts)
 	if err != nil {
 		n.shutdown(time.Second)
 		return nil, err
@@ -95,6 +112,12 @@ func start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*node, er
 	wctx, stop := context.WithCancel(ctx)
 	n.stopWork = stop
 	n.work.Go(func() { n.svc.RunPurge(wctx, b.locker, time.Second) })
+	if n.fed != nil {
+		if err := n.fed.Start(wctx); err != nil {
+			n.shutdown(time.Second)
+			return nil, err
+		}
+	}
 	if err := n.listen(cfg); err != nil {
 		n.shutdown(time.Second)
 		return nil, err
@@ -131,6 +154,9 @@ func (n *node) shutdown(timeout time.Duration) {
 	if n.stopWork != nil {
 		n.stopWork()
 	}
+	if n.fed != nil {
+		n.fed.Stop() // senders joined before the store closes
+	}
 	joined := make(chan struct{})
 	go func() { n.work.Wait(); close(joined) }()
 	select {
@@ -150,6 +176,38 @@ func (n *node) shutdown(timeout time.Duration) {
 		}
 	}
 	n.log.Info("stopped")
+}
+
+// newFederation builds the federation node and makes it chat's Outbound.
+// Every node of a cluster must sign with the same key: with a shared
+// store, give them one federation.signing_key_file.
+func newFederation(cfg *config.Config, n *node, b busParts, reg *prometheus.Registry, log *slog.Logger) (*federation.Node, error) {
+	var keys *vault.SigningKeys
+	var err error
+	if path := cfg.Federation.SigningKeyFile; path != "" {
+		keys, err = vault.LoadSigningKeysFile(path)
+	} else {
+		var created bool
+		keys, created, err = vault.LoadOrCreateSigningKeys(cfg.Store.DataDir)
+		if created {
+			log.Info("federation: created a signing key in the data dir", "key_id", keys.Active().ID())
+		}
+		if cfg.Store.MongoURL != "" {
+			log.Warn("federation: the signing key is in this node's data dir; the nodes of a cluster need one shared federation.signing_key_file")
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("federation signing key: %w", err)
+	}
+	fed, err := federation.New(federation.Options{
+		ServerName: cfg.Server.ServerName, Keys: keys, Chat: n.svc, Queue: n.store,
+		Locker: b.locker, Limiter: b.limiter, Bus: b.bus, Config: cfg.Federation, Log: log, Registerer: reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.svc.SetOutbound(fed)
+	return fed, nil
 }
 
 func chatOptions(cfg *config.Config) chat.Options {

@@ -1,0 +1,118 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crypttalk/crypttalk/client"
+	"github.com/crypttalk/crypttalk/internal/testenv"
+)
+
+// fedPair starts two homeservers, a.test and b.test, each with its own
+// embedded store, that know each other through CRYPTTALK_FEDERATION_PEERS.
+// A is started twice: b's address is only known once b runs.
+func fedPair(t *testing.T) (a, b *testenv.Node) {
+	t.Helper()
+	common := []string{"CRYPTTALK_FEDERATION_RETRY_MIN=100ms", "CRYPTTALK_FEDERATION_RETRY_MAX=1s"}
+	a = testenv.StartNode(t, testenv.NodeConfig{Env: append([]string{"CRYPTTALK_SERVER_NAME=a.test"}, common...)})
+	b = testenv.StartNode(t, testenv.NodeConfig{Env: append([]string{"CRYPTTALK_SERVER_NAME=b.test",
+		"CRYPTTALK_FEDERATION_PEERS=a.test=http://" + a.Addr}, common...)})
+	a.Stop()
+	a.Env = append(a.Env, "CRYPTTALK_FEDERATION_PEERS=b.test=http://"+b.Addr)
+	a.Start()
+	return a, b
+}
+
+// texts is the text messages of c's conversation with peer, oldest first.
+func texts(t *testing.T, c *client.Client, peer string) []string {
+	t.Helper()
+	ms, err := c.GetMsg(ctxT(t), client.GetMsgRequest{To: peer, Limit: 200})
+	if err != nil {
+		t.Fatalf("history with %s: %v", peer, err)
+	}
+	var out []string
+	for _, m := range ms {
+		if m.Type == "text" {
+			out = append(out, m.Message)
+		}
+	}
+	return out
+}
+
+// waitTexts polls until c's history with peer is want, and fails with what
+// it is otherwise.
+func waitTexts(t *testing.T, c *client.Client, peer string, want []string) {
+	t.Helper()
+	var got []string
+	if !testenv.Poll(30*time.Second, func() bool {
+		got = texts(t, c, peer)
+		return strings.Join(got, "\n") == strings.Join(want, "\n")
+	}) {
+		t.Fatalf("history with %s:\n got %q\nwant %q", peer, got, want)
+	}
+}
+
+func TestFederation(t *testing.T) {
+	t.Parallel()
+	a, b := fedPair(t)
+	ac, alice := newUser(t, a, "alice")
+	bc, bob := newUser(t, b, "bob")
+	if !strings.HasSuffix(alice.UserID, ":a.test") || !strings.HasSuffix(bob.UserID, ":b.test") {
+		t.Fatalf("user ids %s, %s", alice.UserID, bob.UserID)
+	}
+	var history []string
+
+	t.Run("DMBothWaysOverWebSocket", func(t *testing.T) {
+		aconn, bconn := connect(t, ac, nil), connect(t, bc, nil)
+		if _, err := aconn.SendMsg(ctxT(t), bob.UserID, "hello bob", "ws-1"); err != nil {
+			t.Fatal(err)
+		}
+		waitEvent(t, bconn, "msg-recieve", msgWith("hello bob"))
+		if _, err := bconn.SendMsg(ctxT(t), alice.UserID, "hello alice", "ws-2"); err != nil {
+			t.Fatal(err)
+		}
+		waitEvent(t, aconn, "msg-recieve", msgWith("hello alice"))
+		history = append(history, "hello bob", "hello alice")
+		waitTexts(t, ac, bob.UserID, history)
+		waitTexts(t, bc, alice.UserID, history)
+		convs, err := bc.Conversations(ctxT(t))
+		if err != nil || len(convs) != 1 || convs[0].Peer.UserID != alice.UserID {
+			t.Fatalf("bob's conversations: %+v, %v", convs, err)
+		}
+	})
+
+	t.Run("ReceiverDownThenBack", func(t *testing.T) {
+		b.Stop()
+		for i := range 5 {
+			text := fmt.Sprintf("while b is down %d", i)
+			if _, err := ac.AddMsg(ctxT(t), bob.UserID, text, fmt.Sprintf("down-%d", i)); err != nil {
+				t.Fatalf("send while b is down: %v", err)
+			}
+			history = append(history, text)
+		}
+		b.Start()
+		waitTexts(t, bc, alice.UserID, history)
+	})
+
+	t.Run("SenderKilledAfterAcks", func(t *testing.T) {
+		for i := range 5 {
+			text := fmt.Sprintf("before the kill %d", i)
+			if _, err := ac.AddMsg(ctxT(t), bob.UserID, text, fmt.Sprintf("kill-%d", i)); err != nil {
+				t.Fatal(err)
+			}
+			history = append(history, text)
+		}
+		a.Kill()
+		a.Start()
+		waitTexts(t, bc, alice.UserID, history)
+		// Nothing more arrives once the outbox has drained after the restart.
+		if _, err := ac.AddMsg(ctxT(t), bob.UserID, "after the restart", "after"); err != nil {
+			t.Fatal(err)
+		}
+		history = append(history, "after the restart")
+		waitTexts(t, bc, alice.UserID, history)
+		waitTexts(t, ac, bob.UserID, history)
+	})
+}
