@@ -6,7 +6,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin
 
-.PHONY: run build test test-short deps vet bench lint clean image
+.PHONY: run build test test-short deps vet bench lint clean image web-screenshots
 
 run:
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/crypttalkd serve
@@ -39,6 +39,12 @@ test-short: vet
 # bench runs the Go benchmarks recorded in docs/BENCHMARKS.md.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./vault ./store/bolt ./server/...
+
+# web-screenshots regenerates docs/screenshots (the web client at phone and
+# desktop widths, light and dark) with Chromium.
+web-screenshots:
+	mkdir -p docs/screenshots
+	WEB_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'TestWebScreenshots' ./test/e2e/
 
 # image builds the container image (Dockerfile) from static binaries compiled
 # here, with docker when an engine answers, else podman, else buildah.
