@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -114,5 +115,52 @@ func TestFederation(t *testing.T) {
 		history = append(history, "after the restart")
 		waitTexts(t, bc, alice.UserID, history)
 		waitTexts(t, ac, bob.UserID, history)
+	})
+
+	t.Run("TypingReceiptsTimerDelete", func(t *testing.T) {
+		ctx := ctxT(t)
+		aconn, bconn := connect(t, ac, nil), connect(t, bc, nil)
+		if _, err := aconn.SendMsg(ctx, bob.UserID, "read me", "rr"); err != nil {
+			t.Fatal(err)
+		}
+		var got client.Message
+		if err := json.Unmarshal(waitEvent(t, bconn, "msg-recieve", msgWith("read me")), &got); err != nil {
+			t.Fatal(err)
+		}
+		has := func(parts ...string) func(json.RawMessage) bool {
+			return func(d json.RawMessage) bool {
+				for _, p := range parts {
+					if !strings.Contains(string(d), p) {
+						return false
+					}
+				}
+				return true
+			}
+		}
+		// b's gateway delivered it to bob: a learns and tells alice.
+		waitEvent(t, aconn, "receipt", has(`"delivered"`, bob.UserID))
+		if _, err := bconn.Request(ctx, "read", map[string]any{"conversation_id": got.ConversationID, "seq": got.Seq}); err != nil {
+			t.Fatal(err)
+		}
+		waitEvent(t, aconn, "receipt", has(`"read"`, bob.UserID))
+		if err := bconn.Send(ctx, "typing", map[string]any{"to": alice.UserID, "typing": true}); err != nil {
+			t.Fatal(err)
+		}
+		waitEvent(t, aconn, "typing", has(bob.UserID))
+		if _, err := ac.SetTimer(ctx, bob.UserID, client.Timer{Seconds: 3600, Mode: "after_send"}); err != nil {
+			t.Fatal(err)
+		}
+		waitEvent(t, bconn, "timer-changed", has(`3600`))
+		convs, err := bc.Conversations(ctx)
+		if err != nil || len(convs) != 1 || convs[0].Timer.Seconds != 3600 || convs[0].Timer.Mode != "after_send" {
+			t.Fatalf("bob's conversation after the timer: %+v, %v", convs, err)
+		}
+		if err := ac.DeleteConversation(ctx, bob.UserID); err != nil {
+			t.Fatal(err)
+		}
+		waitEvent(t, bconn, "conversation-destroyed", has(got.ConversationID))
+		if h := texts(t, bc, alice.UserID); len(h) != 0 {
+			t.Fatalf("bob's history after alice destroyed the conversation: %q", h)
+		}
 	})
 }
