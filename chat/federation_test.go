@@ -315,3 +315,17 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 }
+
+func TestFederationUserSearchByRemoteID(t *testing.T) {
+	t.Parallel()
+	x, _, _, _ := fedPair(t)
+	ctx := context.Background()
+	got, err := x.svc.ListUsers(ctx, x.users["alice"], chat.UserList{Query: "@bob:y"})
+	if err != nil || len(got) != 1 || got[0].UserID != "@bob:y" || got[0].Username != "bob" {
+		t.Fatalf("search for @bob:y = %+v, %v", got, err)
+	}
+	got, err = x.svc.ListUsers(ctx, x.users["alice"], chat.UserList{Query: "@nobody:y"})
+	if err != nil || len(got) != 0 {
+		t.Fatalf("search for an unknown remote id = %+v, %v", got, err)
+	}
+}

@@ -43,6 +43,17 @@ func (s *Service) ListUsers(ctx context.Context, p *Principal, q UserList) ([]Us
 	if q.Limit <= 0 || q.Limit > s.opts.HistoryMax {
 		q.Limit = 50
 	}
+	if srv := s.remoteServer(strings.TrimSpace(q.Query)); srv != "" && q.After == "" {
+		// Another server's user id: ask that server for the profile.
+		u, err := s.resolveRemote(ctx, strings.TrimSpace(q.Query), srv)
+		if isNotFound(err) {
+			return []UserView{}, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return []UserView{ViewUser(u, p.User, false)}, nil
+	}
 	if len(q.Query) > maxUsername {
 		return nil, Invalid("search text is too long")
 	}
