@@ -16,9 +16,11 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
 # deps installs the real services the tests start: redis-server and Chromium,
-# and the deploy tests' tools: buildah and helm (built from the Go module proxy).
+# and the deploy tests' tools: buildah and helm (built from the Go module proxy),
+# and matrix-js-sdk from npm into a cache dir (matrix/jstest/install.sh).
 deps:
 	@./scripts/install-test-deps.sh
+	@./matrix/jstest/install.sh
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)

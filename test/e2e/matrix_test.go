@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -348,5 +351,34 @@ func TestMatrixCluster(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("a logout on node 2 did not stop the sync on node 1")
+	}
+}
+
+// TestMatrixJSSDK runs matrix/jstest/story.mjs (matrix-js-sdk 43 from npm,
+// installed by `make deps` into a cache dir) against the real binary.
+func TestMatrixJSSDK(t *testing.T) {
+	t.Parallel()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		testenv.MissingService(t, "node is not installed")
+	}
+	dir := os.Getenv("CRYPTTALK_MATRIX_JS_DIR")
+	if dir == "" {
+		home, _ := os.UserHomeDir()
+		dir = filepath.Join(home, ".cache", "crypttalk", "matrix-js-sdk-43.0.0")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "matrix-js-sdk", "lib", "index.js")); err != nil {
+		testenv.MissingService(t, "matrix-js-sdk is not in %s (run matrix/jstest/install.sh)", dir)
+	}
+	n := testenv.StartNode(t, testenv.NodeConfig{})
+	_, alice := newUser(t, n, "jsalice")
+	_, bob := newUser(t, n, "jsbob")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "../../matrix/jstest/story.mjs")
+	cmd.Env = append(os.Environ(), "MX_BASE="+n.URL(), "MX_DIR="+dir, "MX_A="+alice.Username, "MX_B="+bob.UserID, "MX_PASS=correct horse battery")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "matrix-js-sdk story: ok") {
+		t.Fatalf("js-sdk story: %v\n%s", err, out)
 	}
 }
