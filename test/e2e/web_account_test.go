@@ -83,6 +83,9 @@ func TestWebAccounts(t *testing.T) {
 	if evalJS[string](t, ctx, `sessionStorage.getItem('ct_token') || ''`) != "" {
 		t.Fatal("logout left the token in sessionStorage")
 	}
+	if kept := evalJS[string](t, ctx, `Object.keys(localStorage).filter(k => k.startsWith('ct_')).join(' ')`); kept != "" {
+		t.Fatalf("logout left the account's data in localStorage: %s", kept)
+	}
 	if got := text("reg-username-error"); !strings.Contains(got, "already") {
 		t.Fatalf("taken name error %q", got)
 	}

@@ -82,6 +82,14 @@ $('login-form').addEventListener('submit', (e) => { e.preventDefault(); authenti
 $('register-form').addEventListener('submit', (e) => { e.preventDefault(); authenticate(true); });
 
 async function logout(callServer, why) {
+  if (callServer && state.outbox) {
+    // Leaving on purpose clears what this browser keeps of the account
+    // (it may be a shared computer); unsent messages are asked about.
+    const left = state.outbox.list().length;
+    if (left && !confirm(left + ' message(s) are not sent yet. Log out and discard them?')) return;
+    state.outbox.clear();
+    state.positions.clear();
+  }
   if (callServer) await api('POST', '/api/auth/logout').catch(() => {});
   if (state.sock) state.sock.stop();
   setToken(null);
@@ -483,8 +491,10 @@ async function deliver(it) {
   } catch (e) {
     if (!state.outbox.get(it.txn_id)) return;
     if (transient(e)) {
+      // Sent again after a pause, or at the next ready if the socket
+      // went: same txn_id, stored once.
       it.state = 'pending';
-      if (e.status) setTimeout(flushOutbox, 3000 + Math.random() * 2000);
+      setTimeout(flushOutbox, 3000 + Math.random() * 2000);
     } else {
       it.state = 'failed';
       it.error = e.message + (e.errcode ? ' (' + e.errcode + ')' : '');

@@ -87,6 +87,7 @@ export class Outbox {
   get(txn) { return this.items[txn]; }
   remove(txn) { delete this.items[txn]; this.save(); }
   list() { return Object.values(this.items).sort((a, b) => a.createdAt - b.createdAt); }
+  clear() { this.items = {}; localStorage.removeItem(this.key); }
 }
 
 // Positions: the highest seq seen per conversation, kept across reloads so
@@ -102,6 +103,7 @@ export class Positions {
     localStorage.setItem(this.key, JSON.stringify(this.map));
   }
   has(conv) { return conv in this.map; }
+  clear() { this.map = {}; localStorage.removeItem(this.key); }
 }
 
 // Close codes after which waiting longer is the point (SPEC: 4003 too many
@@ -188,7 +190,13 @@ export class Socket {
     if (!this.ready) return Promise.reject(new ApiError(0, 'CT_NETWORK', 'not connected'));
     const id = 'c' + this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      // An answer that never comes (a stuck server) must not leave the
+      // message "sending" forever: give up on this try after 15 s.
+      const timer = setTimeout(() => {
+        if (this.pending.delete(id)) reject(new ApiError(0, 'CT_TIMEOUT', 'no answer from the server'));
+      }, 15000);
+      const done = (fn) => (v) => { clearTimeout(timer); fn(v); };
+      this.pending.set(id, { resolve: done(resolve), reject: done(reject) });
       this.ws.send(JSON.stringify({ event, data, id }));
     });
   }
