@@ -1,0 +1,62 @@
+package e2e
+
+import (
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/crypttalk/crypttalk/internal/testenv"
+)
+
+// TestWebTwoBrowsers: two people, each in their own browser context (own
+// storage), chat both ways in real time; each sees the other online, the
+// other's typing, and the read tick once the other has the conversation
+// open.
+func TestWebTwoBrowsers(t *testing.T) {
+	t.Parallel()
+	actx := browser(t)
+	n := testenv.StartNode(t, testenv.NodeConfig{})
+	// The browser must run before a second context can be made in it.
+	if err := chromedp.Do(actx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
+	bctx, cancel := chromedp.NewContext(actx, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+
+	if err := chromedp.Do(actx, chromedp.Navigate(n.URL()+"/"), webRegister("ann")); err != nil {
+		t.Fatalf("ann: %v", err)
+	}
+	if err := chromedp.Do(bctx, chromedp.Navigate(n.URL()+"/"), webRegister("ben")); err != nil {
+		t.Fatalf("ben: %v", err)
+	}
+	const ann, ben = "@ann:localhost", "@ben:localhost"
+	// Ann's list predates Ben: a search finds him.
+	if err := chromedp.Do(actx, chromedp.SendKeys(chromedp.CSS("#search"), "ben"), webOpen(ben),
+		waitJS(`document.getElementById('conn').hidden`),
+		chromedp.SendKeys(chromedp.CSS("#text"), "hi Ben, it's Ann\r")); err != nil {
+		t.Fatalf("ann writes: %v", err)
+	}
+	err := chromedp.Do(bctx,
+		waitJS(`document.getElementById('notice').textContent.includes("hi Ben, it's Ann")`),
+		webOpen(ann),
+		waitJS(`[...document.querySelectorAll('#messages li .text')].some(e => e.textContent === "hi Ben, it's Ann")`),
+		chromedp.SendKeys(chromedp.CSS("#text"), "hello Ann"),
+	)
+	if err != nil {
+		t.Fatalf("ben reads: %v", err)
+	}
+	err = chromedp.Do(actx,
+		waitJS(`document.getElementById('typing').textContent.includes('ben is typing')`),
+		waitJS(`document.querySelector('#people li[data-user-id="@ben:localhost"]').classList.contains('online')`),
+		waitJS(`document.querySelector('#messages li.mine[data-id] .tick.read')`),
+	)
+	if err != nil {
+		t.Fatalf("ann sees typing, online and read: %v", err)
+	}
+	if err := chromedp.Do(bctx, chromedp.SendKeys(chromedp.CSS("#text"), "\r")); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(actx, waitJS(`[...document.querySelectorAll('#messages li.theirs .text')].some(e => e.textContent === 'hello Ann')`)); err != nil {
+		t.Fatalf("ann gets the answer live: %v", err)
+	}
+}
