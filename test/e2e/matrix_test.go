@@ -382,3 +382,30 @@ func TestMatrixJSSDK(t *testing.T) {
 		t.Fatalf("js-sdk story: %v\n%s", err, out)
 	}
 }
+
+// TestMatrixLoginRateLimit: Crypt-Talk's login limit answers a Matrix
+// client with 429 M_LIMIT_EXCEEDED and retry_after_ms.
+func TestMatrixLoginRateLimit(t *testing.T) {
+	t.Parallel()
+	n := testenv.StartNode(t, testenv.NodeConfig{Env: []string{"CRYPTTALK_RATELIMIT_LOGIN_PER_IP_COUNT=2"}})
+	_, u := newUser(t, n, "mxrl")
+	var last map[string]any
+	status := 0
+	for range 3 {
+		req, _ := http.NewRequest("POST", n.URL()+"/_matrix/client/v3/login", strings.NewReader(
+			`{"type":"m.login.password","identifier":{"type":"m.id.user","user":"`+u.Username+`"},"password":"correct horse battery"}`))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, last = resp.StatusCode, nil
+		_ = json.NewDecoder(resp.Body).Decode(&last)
+		resp.Body.Close()
+		if status == 429 && resp.Header.Get("Retry-After") == "" {
+			t.Fatal("429 without Retry-After")
+		}
+	}
+	if ms, _ := last["retry_after_ms"].(float64); status != 429 || last["errcode"] != "M_LIMIT_EXCEEDED" || ms <= 0 {
+		t.Fatalf("third login: %d %v", status, last)
+	}
+}
