@@ -160,6 +160,10 @@ func TestWebRichMessages(t *testing.T) {
 		t.Fatalf("read tick: %v", err)
 	}
 
+	if v := evalJS[string](t, ctx, `document.documentElement.dataset.cspViolations || ''`); v != "" {
+		t.Fatalf("%s CSP violations in the page", v)
+	}
+
 	// A message in another conversation: notice, unread badge, title,
 	// last message preview in the list.
 	if _, err := carol.AddMsg(ctxT(t), me, "psst from carol", ""); err != nil {
