@@ -89,3 +89,19 @@ func (s *Service) WakeMatrix(ctx context.Context, users ...string) {
 		}
 	}
 }
+
+// MessageSeq is the seq of message msgID in the caller's conversation
+// convID (a Matrix receipt names an event, MarkRead wants a seq).
+func (s *Service) MessageSeq(ctx context.Context, p *Principal, convID, msgID string) (int64, error) {
+	if _, err := s.conversationOf(ctx, p, convID); err != nil {
+		return 0, err
+	}
+	m, err := s.store.GetMessage(ctx, msgID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && m.ConversationID != convID) {
+		return 0, NotFound("unknown event")
+	}
+	if err != nil {
+		return 0, storeError(err)
+	}
+	return m.Seq, nil
+}

@@ -39,6 +39,7 @@ type handler struct {
 
 	mu      sync.Mutex
 	waiters map[*waiter]struct{}
+	gate    typingGate
 }
 
 // Mount registers /_matrix/client/ and /.well-known/matrix/client on app.
@@ -76,6 +77,9 @@ func Mount(app fiber.Router, svc *chat.Service, opts Options) {
 	v3.Post("/rooms/:room/join", h.auth(h.join))
 	v3.Put("/rooms/:room/send/:type/:txn", h.auth(h.send))
 	v3.Get("/rooms/:room/messages", h.auth(h.messages))
+	v3.Post("/rooms/:room/receipt/:type/:event", h.auth(h.receipt))
+	v3.Post("/rooms/:room/read_markers", h.auth(h.readMarkers))
+	v3.Put("/rooms/:room/typing/:userId", h.auth(h.typing))
 	mx.All("/*", func(c *fiber.Ctx) error {
 		return writeErr(c, &mxError{status: 404, code: "M_UNRECOGNIZED", msg: "unrecognized request"})
 	})

@@ -95,3 +95,29 @@ func TestPositionTokens(t *testing.T) {
 		t.Errorf("round trip: %d %v", n, ok)
 	}
 }
+
+func TestTypingGate(t *testing.T) {
+	t.Parallel()
+	var g typingGate
+	t0 := time.Unix(1000, 0)
+	steps := []struct {
+		typing bool
+		after  time.Duration
+		want   bool
+	}{
+		{false, 0, false},                    // a stop nobody started
+		{true, 0, true},                      // start
+		{true, 10 * time.Millisecond, false}, // repeat
+		{false, 20 * time.Millisecond, true}, // a stop always passes
+		{true, 30 * time.Millisecond, false}, // a restart too soon
+		{true, 600 * time.Millisecond, true},
+	}
+	for i, s := range steps {
+		if got := g.pass("a\x00b", s.typing, t0.Add(s.after)); got != s.want {
+			t.Fatalf("step %d (%v at %v): %v, want %v", i, s.typing, s.after, got, s.want)
+		}
+	}
+	if !g.pass("a\x00c", true, t0) {
+		t.Fatal("pairs are gated apart")
+	}
+}

@@ -151,10 +151,26 @@ func TestMatrixMautrixStory(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitEvent(t, conn, "msg-recieve", msgWith("to bob's socket"))
-		if _, err := bobWeb.AddMsg(ctx, alice.UserID, "from bob's web client", ""); err != nil {
+		sent, err := bobWeb.AddMsg(ctx, alice.UserID, "from bob's web client", "")
+		if err != nil {
 			t.Fatal(err)
 		}
 		waitSaw(t, a, "from bob's web client")
+		// Typing and a read receipt from the Matrix side reach the socket.
+		if _, err := a.UserTyping(ctx, room, true, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		waitEvent(t, conn, "typing", func(d json.RawMessage) bool { return strings.Contains(string(d), `"typing":true`) })
+		if err := a.MarkRead(ctx, room, id.EventID("$"+sent.ID)); err != nil {
+			t.Fatal(err)
+		}
+		waitEvent(t, conn, "receipt", func(d json.RawMessage) bool {
+			var r struct {
+				Kind string `json:"kind"`
+				Seq  int64  `json:"seq"`
+			}
+			return json.Unmarshal(d, &r) == nil && r.Kind == "read" && r.Seq == sent.Seq
+		})
 	})
 
 	t.Run("/messages pages the history back to the start", func(t *testing.T) {
