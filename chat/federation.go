@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/crypttalk/crypttalk/store"
@@ -166,7 +167,7 @@ func (s *Service) resolveRemote(ctx context.Context, ref, server string) (*store
 	switch {
 	case err == nil && prof.UserID == ref:
 		name := prof.Username
-		if name == "" || len(name) > maxUsername || !utf8.ValidString(name) {
+		if name == "" || len(name) > maxUsername || !utf8.ValidString(name) || strings.ContainsFunc(name, unicode.IsControl) {
 			name = local
 		}
 		u = remoteUser(ref, name, prof.AvatarImage)

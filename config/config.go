@@ -151,6 +151,9 @@ type Federation struct {
 	// RetryMin and RetryMax bound the backoff of a destination that fails.
 	RetryMin time.Duration `mapstructure:"retry_min"`
 	RetryMax time.Duration `mapstructure:"retry_max"`
+	// SenderLease is how long a node holds the sending of one destination
+	// without renewing it: after a node dies, another takes over within it.
+	SenderLease time.Duration `mapstructure:"sender_lease"`
 }
 
 // Default returns the configuration of a node started with no file, no
@@ -212,6 +215,7 @@ func Default() Config {
 			OriginRateWindow: time.Minute,
 			RetryMin:         time.Second,
 			RetryMax:         10 * time.Minute,
+			SenderLease:      30 * time.Second,
 		},
 	}
 }

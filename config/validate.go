@@ -195,6 +195,9 @@ func (c *Config) checkFederation(p *problems) {
 	if f.RetryMin <= 0 || f.RetryMax < f.RetryMin {
 		p.add("federation.retry_max", "retry_min %s and retry_max %s: need 0 < retry_min <= retry_max", f.RetryMin, f.RetryMax)
 	}
+	if f.SenderLease < time.Second {
+		p.add("federation.sender_lease", "%s: must be at least 1s", f.SenderLease)
+	}
 }
 
 // Warnings lists settings that work but are risky; Load returns them.

@@ -202,6 +202,7 @@ func newFederation(cfg *config.Config, n *node, b busParts, reg *prometheus.Regi
 	fed, err := federation.New(federation.Options{
 		ServerName: cfg.Server.ServerName, Keys: keys, Chat: n.svc, Queue: n.store,
 		Locker: b.locker, Limiter: b.limiter, Bus: b.bus, Config: cfg.Federation, Log: log, Registerer: reg,
+		LeaseTTL: cfg.Federation.SenderLease,
 	})
 	if err != nil {
 		return nil, err
