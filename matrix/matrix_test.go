@@ -2,20 +2,28 @@ package matrix
 
 import (
 	"errors"
+	"fmt"
+	"net/url"
 	"testing"
 	"time"
 
 	"github.com/crypttalk/crypttalk/chat"
+	"github.com/crypttalk/crypttalk/store"
 )
 
 func TestSyncTokenRoundTrip(t *testing.T) {
 	t.Parallel()
-	in := &syncToken{direct: 0xdeadbeef, rooms: map[string]roomPos{
-		"abcdefghij": {seq: 0, flags: flagInvited},
-		"ABCDEFGHIJ": {seq: 1 << 40, flags: flagPeerInv},
+	in := &syncToken{direct: 0xdeadbeef, at: 1764650000000, rooms: map[string]roomPos{
+		"abcd-f_h": {seq: 0, flags: flagInvited},
+		"ABCDEFGH": {seq: 1 << 40, flags: flagPeerInv},
+		"01234567": {seq: 7},
 	}}
-	out, ok := parseSince(in.encode())
-	if !ok || out.direct != in.direct || len(out.rooms) != 2 {
+	enc := in.encode()
+	if url.QueryEscape(enc) != enc {
+		t.Fatalf("token %q needs escaping in a URL", enc)
+	}
+	out, ok := parseSince(enc)
+	if !ok || out.direct != in.direct || out.at != in.at || len(out.rooms) != 3 {
 		t.Fatalf("round trip: %+v %v", out, ok)
 	}
 	for k, v := range in.rooms {
@@ -23,7 +31,7 @@ func TestSyncTokenRoundTrip(t *testing.T) {
 			t.Fatalf("room %s: %+v, want %+v", k, out.rooms[k], v)
 		}
 	}
-	empty, ok := parseSince((&syncToken{rooms: map[string]roomPos{}}).encode())
+	empty, ok := parseSince((&syncToken{at: 1, rooms: map[string]roomPos{}}).encode())
 	if !ok || len(empty.rooms) != 0 {
 		t.Fatalf("a user with no rooms still gets a valid token: %+v %v", empty, ok)
 	}
@@ -31,7 +39,8 @@ func TestSyncTokenRoundTrip(t *testing.T) {
 
 func TestSyncTokenRefusesGarbage(t *testing.T) {
 	t.Parallel()
-	for _, s := range []string{"", "s72_1", syncPrefix + "!!!", syncPrefix + "MDth", syncPrefix + "MDthLC0xLDA", syncPrefix + "MDthLDE"} {
+	for _, s := range []string{"", "s72_1", syncPrefix, syncPrefix + "1", syncPrefix + "1.2~", syncPrefix + "1.2~ab", syncPrefix + "1.2~ab.-1",
+		syncPrefix + "1.2~ab.1.9", syncPrefix + "1.2~ab.1.0", syncPrefix + "1.-2", syncPrefix + "1.2~.1", syncPrefix + "zzzzzzzzzzzzzz.1"} {
 		if _, ok := parseSince(s); ok {
 			t.Errorf("parseSince(%q) accepted", s)
 		}
@@ -119,5 +128,44 @@ func TestTypingGate(t *testing.T) {
 	}
 	if !g.pass("a\x00c", true, t0) {
 		t.Fatal("pairs are gated apart")
+	}
+}
+
+// TestSyncTokenSize bounds the token of a user with many conversations:
+// it travels in every /sync URL.
+func TestSyncTokenSize(t *testing.T) {
+	t.Parallel()
+	tok := &syncToken{direct: 1 << 31, rooms: map[string]roomPos{}}
+	for i := range 100 {
+		tok.rooms[fmt.Sprintf("k%07d", i)] = roomPos{seq: 1_000_000 + int64(i), flags: 0}
+	}
+	s := tok.encode()
+	t.Logf("100 rooms at seq ~1e6: %d bytes", len(s))
+	if len(s) > 1600 {
+		t.Fatalf("token of 100 rooms is %d bytes", len(s))
+	}
+}
+
+// TestQuietRoomsLeaveTheToken: a room quiet for syncWindow is not in the
+// token, and what is new in it is told by time.
+func TestQuietRoomsLeaveTheToken(t *testing.T) {
+	t.Parallel()
+	at := time.Unix(1_700_000_000, 0)
+	tok := &syncToken{at: at.UnixMilli(), rooms: map[string]roomPos{roomKey("!recentroom"): {seq: 9}}}
+	recent := &store.Conversation{ID: "!recentroom", CreatedAt: at.Add(-time.Hour)}
+	quiet := &store.Conversation{ID: "!quietroom1", CreatedAt: at.Add(-time.Hour)}
+	fresh := &store.Conversation{ID: "!freshroom1", CreatedAt: at.Add(-time.Minute)}
+	if p, _, known := tok.seen(recent); !known || p.seq != 9 {
+		t.Fatalf("recent room: %+v %v", p, known)
+	}
+	if p, after, known := tok.seen(quiet); !known || p.seq != -1 || !after.Equal(at.Add(-syncWindow)) {
+		t.Fatalf("quiet room: %+v %v %v", p, after, known)
+	}
+	if _, _, known := tok.seen(fresh); known {
+		t.Fatal("a room created after the token's window is new")
+	}
+	var none *syncToken
+	if _, _, known := none.seen(recent); known {
+		t.Fatal("initial sync knows nothing")
 	}
 }

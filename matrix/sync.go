@@ -2,7 +2,6 @@ package matrix
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"hash/fnv"
 	"strconv"
@@ -16,18 +15,27 @@ import (
 	"github.com/crypttalk/crypttalk/store"
 )
 
-// A sync token is the user's position in their own conversations: per
-// room the highest seq seen and two flags (still invited; the invited
+// A sync token is the user's position in their own conversations: the
+// time it was made, and per room recently active (or with an invitation
+// pending) the highest seq seen and two flags (still invited; the invited
 // peer has not joined yet), plus a hash of the m.direct last sent. Seqs
-// are the store's, so the token means the same on every node. Rooms are
-// keyed by the first 10 characters of the conversation id (60 bits).
+// are the store's, so the token means the same on every node. A room
+// quiet for syncWindow when the token was made is left out: everything it
+// held was older than at-syncWindow, so what is new in it is what was
+// written after that. This keeps the token to the rooms of the last
+// minutes (it travels in every /sync URL, and the server reads request
+// lines of a few KiB); the price is that a node whose clock is behind by
+// more than syncWindow could write a message a quiet room's token misses.
+// Rooms are keyed by the first 8 characters of the conversation id (48
+// bits); the token uses only URL-safe characters.
 const (
-	syncPrefix  = "ct1_"
-	roomKeyLen  = 10
+	syncPrefix  = "ct2."
+	roomKeyLen  = 8
 	flagInvited = 1
 	flagPeerInv = 2
+	syncWindow  = 10 * time.Minute
 	maxTimeout  = 60 * time.Second
-	maxSince    = 64 << 10
+	maxSince    = 16 << 10
 )
 
 type roomPos struct {
@@ -37,6 +45,7 @@ type roomPos struct {
 
 type syncToken struct {
 	direct uint32
+	at     int64 // unix ms
 	rooms  map[string]roomPos
 }
 
@@ -50,40 +59,65 @@ func roomKey(convID string) string {
 
 func (t *syncToken) encode() string {
 	var b strings.Builder
-	b.WriteString(strconv.FormatUint(uint64(t.direct), 36))
+	b.WriteString(syncPrefix + strconv.FormatUint(uint64(t.direct), 36) + "." + strconv.FormatInt(t.at, 36))
 	for k, p := range t.rooms {
-		b.WriteString(";" + k + "," + strconv.FormatInt(p.seq, 36) + "," + strconv.Itoa(p.flags))
+		b.WriteString("~" + k + "." + strconv.FormatInt(p.seq, 36))
+		if p.flags != 0 {
+			b.WriteString("." + strconv.Itoa(p.flags))
+		}
 	}
-	return syncPrefix + base64.RawURLEncoding.EncodeToString([]byte(b.String()))
+	return b.String()
 }
 
 func parseSince(s string) (*syncToken, bool) {
 	if !strings.HasPrefix(s, syncPrefix) || len(s) > maxSince {
 		return nil, false
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(s[len(syncPrefix):])
-	if err != nil {
+	parts := strings.Split(s[len(syncPrefix):], "~")
+	head := strings.Split(parts[0], ".")
+	if len(head) != 2 {
 		return nil, false
 	}
-	parts := strings.Split(string(raw), ";")
-	d, err := strconv.ParseUint(parts[0], 36, 32)
-	if err != nil {
+	d, err1 := strconv.ParseUint(head[0], 36, 32)
+	at, err2 := strconv.ParseInt(head[1], 36, 64)
+	if err1 != nil || err2 != nil || at < 0 {
 		return nil, false
 	}
-	t := &syncToken{direct: uint32(d), rooms: map[string]roomPos{}}
+	t := &syncToken{direct: uint32(d), at: at, rooms: map[string]roomPos{}}
 	for _, p := range parts[1:] {
-		f := strings.Split(p, ",")
-		if len(f) != 3 {
+		f := strings.Split(p, ".")
+		if len(f) < 2 || len(f) > 3 || f[0] == "" {
 			return nil, false
 		}
-		seq, err1 := strconv.ParseInt(f[1], 36, 64)
-		flags, err2 := strconv.Atoi(f[2])
-		if err1 != nil || err2 != nil || seq < 0 {
+		seq, err := strconv.ParseInt(f[1], 36, 64)
+		if err != nil || seq < 0 {
 			return nil, false
 		}
-		t.rooms[f[0]] = roomPos{seq: seq, flags: flags}
+		pos := roomPos{seq: seq}
+		if len(f) == 3 {
+			if pos.flags, err = strconv.Atoi(f[2]); err != nil || pos.flags <= 0 || pos.flags > 3 {
+				return nil, false
+			}
+		}
+		t.rooms[f[0]] = pos
 	}
 	return t, true
+}
+
+// seen is what since knows of conv: known, and either the seq seen or
+// (for a room left out as quiet) the time after which messages are new.
+func (t *syncToken) seen(conv *store.Conversation) (pos roomPos, after time.Time, known bool) {
+	if t == nil {
+		return roomPos{}, time.Time{}, false
+	}
+	if p, ok := t.rooms[roomKey(conv.ID)]; ok {
+		return p, time.Time{}, true
+	}
+	cut := time.UnixMilli(t.at).Add(-syncWindow)
+	if !conv.CreatedAt.After(cut) {
+		return roomPos{seq: -1}, cut, true
+	}
+	return roomPos{}, time.Time{}, false
 }
 
 // sync answers at once without `since` (or with timeout 0); with `since`
@@ -165,12 +199,12 @@ func (h *handler) build(c *fiber.Ctx, p *chat.Principal, since *syncToken, limit
 	}
 	dh := fnv.New32a()
 	dh.Write(direct)
-	next := &syncToken{direct: dh.Sum32(), rooms: map[string]roomPos{}}
+	now := time.Now()
+	next := &syncToken{direct: dh.Sum32(), at: now.UnixMilli(), rooms: map[string]roomPos{}}
 	joined, invited := fiber.Map{}, fiber.Map{}
 	changed := false
 	for _, conv := range convs {
 		room := h.roomID(conv.ID)
-		key := roomKey(conv.ID)
 		pos := roomPos{seq: conv.LastSeq}
 		if _, ok := inv.In[room]; ok {
 			pos.flags |= flagInvited
@@ -178,11 +212,10 @@ func (h *handler) build(c *fiber.Ctx, p *chat.Principal, since *syncToken, limit
 		if _, ok := inv.Out[room]; ok {
 			pos.flags |= flagPeerInv
 		}
-		next.rooms[key] = pos
-		old, known := roomPos{}, false
-		if since != nil {
-			old, known = since.rooms[key]
+		if pos.flags != 0 || conv.LastMessageAt.After(now.Add(-syncWindow)) {
+			next.rooms[roomKey(conv.ID)] = pos
 		}
+		old, afterTime, known := since.seen(conv)
 		if pos.flags&flagInvited != 0 {
 			if !known || old.flags&flagInvited == 0 {
 				var st []event
@@ -196,13 +229,12 @@ func (h *handler) build(c *fiber.Ctx, p *chat.Principal, since *syncToken, limit
 		}
 		newJoin := !known || old.flags&flagInvited != 0
 		var timeline []event
-		after := old.seq
 		if newJoin {
-			after = 0
+			old, afterTime = roomPos{}, time.Time{}
 		} else if old.flags&flagPeerInv != 0 && pos.flags&flagPeerInv == 0 {
 			timeline = append(timeline, memberEvent(conv, peerOf(conv, me), peerOf(conv, me), "join", false))
 		}
-		msgs, limited, first, err := h.timeline(c, p, conv, after, limit)
+		msgs, limited, first, err := h.timeline(c, p, conv, old.seq, afterTime, limit)
 		if err != nil {
 			return nil, false, err
 		}
@@ -227,10 +259,11 @@ func (h *handler) build(c *fiber.Ctx, p *chat.Principal, since *syncToken, limit
 	return resp, changed, nil
 }
 
-// timeline is the newest limit messages after seq `after`; limited when
-// more exist, first the point before the first one (prev_batch).
-func (h *handler) timeline(c *fiber.Ctx, p *chat.Principal, conv *store.Conversation, after int64, limit int) ([]event, bool, int64, error) {
-	if conv.LastSeq <= after {
+// timeline is the newest limit messages after seq `after` (or, with
+// after < 0, written after afterTime); limited when more exist, first the
+// point before the first one (prev_batch).
+func (h *handler) timeline(c *fiber.Ctx, p *chat.Principal, conv *store.Conversation, after int64, afterTime time.Time, limit int) ([]event, bool, int64, error) {
+	if (after >= 0 && conv.LastSeq <= after) || (after < 0 && !conv.LastMessageAt.After(afterTime)) {
 		return nil, false, conv.LastSeq, nil
 	}
 	views, err := h.svc.History(c.UserContext(), p, chat.HistoryRequest{To: peerOf(conv, p.User.UserID), Limit: limit + 1})
@@ -239,7 +272,7 @@ func (h *handler) timeline(c *fiber.Ctx, p *chat.Principal, conv *store.Conversa
 	}
 	kept := views[:0]
 	for _, v := range views {
-		if v.Seq > after {
+		if (after >= 0 && v.Seq > after) || (after < 0 && v.CreatedAt.After(afterTime)) {
 			kept = append(kept, v)
 		}
 	}
