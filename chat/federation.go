@@ -58,9 +58,10 @@ type Outbound interface {
 // origin's id of the message: the receiver stores the message with it as
 // the txn id, so the same message received twice is stored once.
 type messageContent struct {
-	MsgType   string `json:"msgtype"`
-	Body      string `json:"body"`
-	MessageID string `json:"message_id"`
+	MsgType   string      `json:"msgtype"`
+	Body      string      `json:"body"`
+	MessageID string      `json:"message_id"`
+	File      *remoteFile `json:"file,omitempty"`
 }
 
 type receiptContent struct {
@@ -291,11 +292,14 @@ func (s *Service) Outgoing(ctx context.Context, item store.OutboxItem) (RemoteEv
 	if err != nil {
 		return RemoteEvent{}, err
 	}
-	body := v.Message
-	if v.File != nil && body == "" {
-		body = v.File.Filename
+	mc := messageContent{MsgType: m.Type, Body: v.Message, MessageID: m.ID}
+	if v.File != nil {
+		if mc.File, err = s.outgoingFile(ctx, m, v.File); err != nil {
+			return RemoteEvent{}, err
+		}
+		mc.Body = v.File.Filename
 	}
-	c, err := json.Marshal(messageContent{MsgType: m.Type, Body: body, MessageID: m.ID})
+	c, err := json.Marshal(mc)
 	if err != nil {
 		return RemoteEvent{}, Internal(err)
 	}
@@ -358,9 +362,9 @@ func (s *Service) receiveMessage(ctx context.Context, ev RemoteEvent, rcpt *stor
 	switch c.MsgType {
 	case store.TypeText:
 	case store.TypeFile, store.TypeVoice:
-		return Unsupported("files and voice messages do not cross servers yet")
+		return s.receiveFile(ctx, ev, rcpt, c)
 	default:
-		return Invalid("msgtype must be text")
+		return Invalid("msgtype must be text, file or voice")
 	}
 	if c.Body == "" {
 		return Invalid("message body is required")
