@@ -3,12 +3,15 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/crypttalk/crypttalk/client"
+	"github.com/crypttalk/crypttalk/federation"
 	"github.com/crypttalk/crypttalk/internal/testenv"
+	"github.com/crypttalk/crypttalk/vault"
 )
 
 // fedPair starts two homeservers, a.test and b.test, each with its own
@@ -115,6 +118,39 @@ func TestFederation(t *testing.T) {
 		history = append(history, "after the restart")
 		waitTexts(t, bc, alice.UserID, history)
 		waitTexts(t, ac, bob.UserID, history)
+	})
+
+	t.Run("ReplayedTransactionStoredOnce", func(t *testing.T) {
+		// a.test's own key, as a server replaying captured traffic or
+		// retransmitting after a lost answer would hold it.
+		keys, err := vault.LoadSigningKeysFile(filepath.Join(a.DataDir, "signing.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fc := federation.NewClient("a.test", keys, &federation.Resolver{Static: map[string]string{"b.test": b.URL()}})
+		ev, err := federation.SignEvent(keys.Active(), federation.NewEvent{Type: "ct.message", Sender: alice.UserID, Recipient: bob.UserID,
+			Time: time.Now(), Content: map[string]any{"msgtype": "text", "body": "replayed", "message_id": "replay-1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, err := fc.SendTransaction(ctxT(t), "b.test", "replay-txn", []*federation.Event{ev})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r, ok := first[ev.EventID]; !ok || r != nil {
+			t.Fatalf("first answer: %+v", first)
+		}
+		for _, txn := range []string{"replay-txn", "another-txn"} {
+			again, err := fc.SendTransaction(ctxT(t), "b.test", txn, []*federation.Event{ev})
+			if err != nil {
+				t.Fatalf("replay as %s: %v", txn, err)
+			}
+			if r, ok := again[ev.EventID]; !ok || r != nil {
+				t.Fatalf("replay as %s answered %+v, want the original success", txn, again)
+			}
+		}
+		history = append(history, "replayed")
+		waitTexts(t, bc, alice.UserID, history)
 	})
 
 	t.Run("TypingReceiptsTimerDelete", func(t *testing.T) {
