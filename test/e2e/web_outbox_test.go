@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -122,5 +123,49 @@ func TestWebRefusedMessage(t *testing.T) {
 	}
 	if k := countText(t, bob, "@webrefused:localhost", strings.Repeat("long", 5)); k != 1 {
 		t.Fatalf("the edited message is stored %d times, want 1", k)
+	}
+}
+
+// TestWebOutboxBurst: 120 messages written while the server is down are
+// all stored, once each, in order, when it is back, without the page
+// spending its socket's frame budget (20 a second, bursts of 100: sending
+// the outbox at once would be cut with 4003).
+func TestWebOutboxBurst(t *testing.T) {
+	t.Parallel()
+	ctx := browser(t)
+	n := testenv.StartNode(t, testenv.NodeConfig{})
+	bob, bu := newUser(t, n, "bob")
+	if err := chromedp.Do(ctx, chromedp.Navigate(n.URL()+"/"), webRegister("webburst"), webOpen(bu.UserID),
+		waitJS(`document.getElementById('conn').hidden`)); err != nil {
+		t.Fatal(err)
+	}
+	n.Stop()
+	err := chromedp.Do(ctx,
+		waitJS(`document.getElementById('conn').dataset.state === 'offline'`),
+		chromedp.Evaluate[chromedp.Void](`(() => { const t = document.getElementById('text'), f = document.getElementById('send-form');
+			for (let i = 0; i < 120; i++) { t.value = 'burst ' + String(i).padStart(3, '0'); f.requestSubmit(); } })()`),
+		waitJS(`document.querySelectorAll('#messages li.pending').length === 120`),
+	)
+	if err != nil {
+		t.Fatalf("offline: %v", err)
+	}
+	n.Start()
+	if err := chromedp.Do(ctx, waitJS(`!document.querySelector('#messages li.pending') && document.querySelectorAll('#messages li[data-id]').length === 120`)); err != nil {
+		t.Fatalf("after restart: %v (pending %d)", err, evalJS[int](t, ctx, `document.querySelectorAll('#messages li.pending').length`))
+	}
+	msgs, err := bob.GetMsg(ctxT(t), client.GetMsgRequest{To: "@webburst:localhost", Limit: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 120 {
+		t.Fatalf("%d messages stored, want 120", len(msgs))
+	}
+	for i, m := range msgs {
+		if want := fmt.Sprintf("burst %03d", i); m.Message != want {
+			t.Fatalf("message %d is %q, want %q (order kept)", i, m.Message, want)
+		}
+	}
+	if strings.Contains(n.Logs(), "frame budget spent") {
+		t.Fatal("the page spent its socket's frame budget flushing the outbox")
 	}
 }

@@ -106,6 +106,11 @@ export class Positions {
   clear() { this.map = {}; localStorage.removeItem(this.key); }
 }
 
+// The page's frame budget: half the server's default rate, a third of its
+// burst.
+const RATE = 10;
+const BURST = 30;
+
 // Close codes after which waiting longer is the point (SPEC: 4003 too many
 // frames, 4004 too many sockets).
 const slowDown = new Set([4003, 4004]);
@@ -123,6 +128,34 @@ export class Socket {
     this.pending = new Map(); // frame id -> {resolve, reject}
     this.stopped = false;
     this.timer = null;
+    // The page's own frame budget, well inside the server's (20 a second,
+    // bursts of 100, else close 4003): a full outbox is sent paced, not
+    // at once.
+    this.tokens = BURST;
+    this.filled = Date.now();
+    this.waiting = [];
+  }
+
+  // slot resolves when a frame may be sent; waiters are served in order,
+  // so the outbox keeps its order.
+  slot() {
+    return new Promise((resolve) => {
+      this.waiting.push(resolve);
+      this.drain();
+    });
+  }
+
+  drain() {
+    const now = Date.now();
+    this.tokens = Math.min(BURST, this.tokens + ((now - this.filled) / 1000) * RATE);
+    this.filled = now;
+    while (this.waiting.length && this.tokens >= 1) {
+      this.tokens -= 1;
+      this.waiting.shift()();
+    }
+    if (this.waiting.length && !this.drainTimer) {
+      this.drainTimer = setTimeout(() => { this.drainTimer = null; this.drain(); }, Math.ceil(1000 / RATE));
+    }
   }
 
   start() { this.stopped = false; this.open(); }
@@ -177,17 +210,24 @@ export class Socket {
     };
   }
 
-  // send fires a frame without waiting for its answer (typing, read).
-  send(event, data) {
+  // send fires a frame without waiting for its answer (typing, read);
+  // it is dropped if the socket went while it waited for its slot.
+  async send(event, data) {
     if (!this.ready) return false;
-    this.ws.send(JSON.stringify({ event, data }));
+    const ws = this.ws;
+    await this.slot();
+    if (!this.ready || this.ws !== ws) return false;
+    ws.send(JSON.stringify({ event, data }));
     return true;
   }
 
   // request sends a frame with an id and resolves with its ack data, or
   // rejects with the error frame's reason.
-  request(event, data) {
-    if (!this.ready) return Promise.reject(new ApiError(0, 'CT_NETWORK', 'not connected'));
+  async request(event, data) {
+    if (!this.ready) throw new ApiError(0, 'CT_NETWORK', 'not connected');
+    const ws = this.ws;
+    await this.slot();
+    if (!this.ready || this.ws !== ws) throw new ApiError(0, 'CT_NETWORK', 'connection lost');
     const id = 'c' + this.nextId++;
     return new Promise((resolve, reject) => {
       // An answer that never comes (a stuck server) must not leave the
@@ -197,7 +237,7 @@ export class Socket {
       }, 15000);
       const done = (fn) => (v) => { clearTimeout(timer); fn(v); };
       this.pending.set(id, { resolve: done(resolve), reject: done(reject) });
-      this.ws.send(JSON.stringify({ event, data, id }));
+      ws.send(JSON.stringify({ event, data, id }));
     });
   }
 }
