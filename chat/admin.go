@@ -4,7 +4,11 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"slices"
 	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/crypttalk/crypttalk/store"
 	"github.com/crypttalk/crypttalk/wire"
@@ -16,23 +20,6 @@ type AdminUserView = wire.AdminUser
 // AdminView renders a user for the admin API.
 func AdminView(u *store.User) AdminUserView {
 	return AdminUserView{ID: u.ID, UserID: u.UserID, Username: u.Username, Email: u.Email, Admin: u.Admin, Deactivated: u.Deactivated, CreatedAt: u.CreatedAt}
-}
-
-// AdminListUsers lists every account, deactivated ones included.
-func (s *Service) AdminListUsers(ctx context.Context, q store.UserQuery) ([]AdminUserView, error) {
-	if q.Limit <= 0 || q.Limit > 1000 {
-		q.Limit = 100
-	}
-	q.Prefix, q.After = asciiLower(q.Prefix), asciiLower(q.After)
-	users, err := s.store.ListUsers(ctx, q)
-	if err != nil {
-		return nil, storeError(err)
-	}
-	out := make([]AdminUserView, 0, len(users))
-	for _, u := range users {
-		out = append(out, AdminView(u))
-	}
-	return out, nil
 }
 
 // ResolveAnyUser finds a local user by internal id, user_id or username,
@@ -104,4 +91,162 @@ func (s *Service) SetAdmin(ctx context.Context, userID string, admin bool) (*sto
 		return nil, storeError(err)
 	}
 	return u, nil
+}
+
+// UserFilter narrows an admin user listing; nil fields do not filter.
+type UserFilter struct {
+	Deactivated *bool
+	Admin       *bool
+}
+
+func (f UserFilter) match(u *store.User) bool {
+	return (f.Deactivated == nil || *f.Deactivated == u.Deactivated) && (f.Admin == nil || *f.Admin == u.Admin)
+}
+
+// maxFilterScan bounds the users one filtered page may scan, so that a
+// filter matching almost nobody costs a bounded amount per request; the
+// caller continues from the cursor it is given.
+const maxFilterScan = 10000
+
+// AdminFindUsers is AdminListUsers with filters. It answers the page and
+// the cursor of the next one ("" at the end): with a filter, the last user
+// scanned may not be on the page.
+func (s *Service) AdminFindUsers(ctx context.Context, q store.UserQuery, f UserFilter) ([]AdminUserView, string, error) {
+	if q.Limit <= 0 || q.Limit > 1000 {
+		q.Limit = 100
+	}
+	want := q.Limit
+	q.Prefix, q.After = asciiLower(q.Prefix), asciiLower(q.After)
+	out := []AdminUserView{}
+	for scanned := 0; scanned < maxFilterScan; {
+		users, err := s.store.ListUsers(ctx, q)
+		if err != nil {
+			return nil, "", storeError(err)
+		}
+		for _, u := range users {
+			q.After = u.Localpart
+			if f.match(u) {
+				out = append(out, AdminView(u))
+				if len(out) == want {
+					return out, q.After, nil
+				}
+			}
+		}
+		scanned += len(users)
+		if len(users) < q.Limit {
+			return out, "", nil
+		}
+	}
+	return out, q.After, nil
+}
+
+// AdminCreateUser creates an account for an operator: the checks of
+// Register, without its per-IP limit and without a session.
+func (s *Service) AdminCreateUser(ctx context.Context, username, email, password string, admin bool) (*store.User, error) {
+	localpart, err := validUsername(username)
+	if err != nil {
+		return nil, err
+	}
+	email, err = validEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	if err := validPassword(password); err != nil {
+		return nil, err
+	}
+	hash, err := bcrypt.GenerateFromPassword(prehash(password), s.opts.BcryptCost)
+	if err != nil {
+		return nil, Internal(err)
+	}
+	u := &store.User{
+		ID: store.NewID(), UserID: "@" + localpart + ":" + s.opts.ServerName, Username: username, Localpart: localpart,
+		Email: email, PasswordHash: hash, Admin: admin, CreatedAt: s.now().UTC(),
+	}
+	if err := s.store.PutUser(ctx, u); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, s.whichTaken(ctx, localpart)
+		}
+		return nil, storeError(err)
+	}
+	s.log.InfoContext(ctx, "user created by an operator", "user_id", u.UserID, "admin", admin)
+	return u, nil
+}
+
+// AdminResetPassword sets a new password and revokes every session (and
+// socket) of the user, on every node.
+func (s *Service) AdminResetPassword(ctx context.Context, userID, password string) (int, error) {
+	if err := validPassword(password); err != nil {
+		return 0, err
+	}
+	u, err := s.store.GetUser(ctx, userID)
+	if err != nil {
+		return 0, storeError(err)
+	}
+	hash, err := bcrypt.GenerateFromPassword(prehash(password), s.opts.BcryptCost)
+	if err != nil {
+		return 0, Internal(err)
+	}
+	u.PasswordHash = hash
+	if err := s.store.UpdateUser(ctx, u); err != nil {
+		return 0, storeError(err)
+	}
+	return s.RevokeUser(ctx, userID)
+}
+
+// AdminSession is a session as operators see it: never the token, only
+// the start of its hash, which names it in logs too.
+type AdminSession struct {
+	ID        string    `json:"id"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Expired   bool      `json:"expired"`
+}
+
+// AdminSessions lists a user's sessions, oldest first.
+func (s *Service) AdminSessions(ctx context.Context, userID string) ([]AdminSession, error) {
+	ss, err := s.store.ListUserSessions(ctx, userID)
+	if err != nil {
+		return nil, storeError(err)
+	}
+	now := s.now()
+	out := make([]AdminSession, 0, len(ss))
+	for _, x := range ss {
+		out = append(out, AdminSession{ID: x.TokenHash[:min(12, len(x.TokenHash))], CreatedAt: x.CreatedAt, ExpiresAt: x.ExpiresAt, Expired: !now.Before(x.ExpiresAt)})
+	}
+	slices.SortFunc(out, func(a, b AdminSession) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return out, nil
+}
+
+// AdminCounts counts the store's records; active users are those who
+// opened a session in the last 24 hours / 30 days.
+func (s *Service) AdminCounts(ctx context.Context) (*store.Counts, error) {
+	now := s.now()
+	n, err := s.store.Count(ctx, now.Add(-24*time.Hour), now.Add(-30*24*time.Hour))
+	if err != nil {
+		return nil, storeError(err)
+	}
+	return n, nil
+}
+
+// dryRunCap bounds what a dry run lists of each kind; above it the counts
+// say "at least" (Capped).
+const dryRunCap = 100000
+
+// PurgeDryRun counts what PurgeOnce would remove now, changing nothing.
+func (s *Service) PurgeDryRun(ctx context.Context) (PurgeReport, bool, error) {
+	now := s.now()
+	msgs, err := s.store.ListExpiredMessages(ctx, now, dryRunCap)
+	if err != nil {
+		return PurgeReport{}, false, storeError(err)
+	}
+	files, err := s.store.ListDueFiles(ctx, now, dryRunCap)
+	if err != nil {
+		return PurgeReport{}, false, storeError(err)
+	}
+	convs, err := s.store.ListIdleExpired(ctx, now, dryRunCap)
+	if err != nil {
+		return PurgeReport{}, false, storeError(err)
+	}
+	capped := len(msgs) == dryRunCap || len(files) == dryRunCap || len(convs) == dryRunCap
+	return PurgeReport{Messages: len(msgs), Files: len(files), Conversations: len(convs)}, capped, nil
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"strconv"
 	"time"
@@ -48,18 +51,136 @@ func (a *Admin) Health(ctx context.Context) (*Health, error) {
 
 // Users lists accounts, deactivated ones too.
 func (a *Admin) Users(ctx context.Context, q, after string, limit int) ([]AdminUser, error) {
+	us, _, err := a.FindUsers(ctx, UserQuery{Query: q, After: after, Limit: limit})
+	return us, err
+}
+
+// UserQuery selects a page of users; nil filters do not filter.
+type UserQuery struct {
+	Query, After string
+	Limit        int
+	Deactivated  *bool
+	Admin        *bool
+}
+
+// FindUsers answers a page of users and the cursor of the next page ("" at
+// the end).
+func (a *Admin) FindUsers(ctx context.Context, q UserQuery) ([]AdminUser, string, error) {
 	v := url.Values{}
-	if q != "" {
-		v.Set("q", q)
+	if q.Query != "" {
+		v.Set("q", q.Query)
 	}
-	if after != "" {
-		v.Set("after", after)
+	if q.After != "" {
+		v.Set("after", q.After)
 	}
-	if limit > 0 {
-		v.Set("limit", strconv.Itoa(limit))
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
 	}
-	var out []AdminUser
-	return out, a.c.Do(ctx, "GET", "/_admin/v1/users?"+v.Encode(), nil, &out)
+	if q.Deactivated != nil {
+		v.Set("deactivated", strconv.FormatBool(*q.Deactivated))
+	}
+	if q.Admin != nil {
+		v.Set("admin", strconv.FormatBool(*q.Admin))
+	}
+	out := []AdminUser{}
+	h, err := a.doHeader(ctx, "GET", "/_admin/v1/users?"+v.Encode(), nil, &out)
+	if err != nil {
+		return nil, "", err
+	}
+	return out, h.Get("X-Next-After"), nil
+}
+
+// UserDetail is one user and the number of their live sessions.
+type UserDetail struct {
+	User     AdminUser `json:"user"`
+	Sessions int       `json:"sessions"`
+}
+
+// User shows one user (by _id, user_id or username).
+func (a *Admin) User(ctx context.Context, user string) (*UserDetail, error) {
+	var out UserDetail
+	if err := a.c.Do(ctx, "GET", "/_admin/v1/users/"+url.PathEscape(user), nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// CreateUser creates an account (no session is opened).
+func (a *Admin) CreateUser(ctx context.Context, username, email, password string, admin bool) (*AdminUser, error) {
+	var out struct {
+		User AdminUser `json:"user"`
+	}
+	body := map[string]any{"username": username, "email": email, "password": password, "admin": admin}
+	if err := a.c.Do(ctx, "POST", "/_admin/v1/users", body, &out); err != nil {
+		return nil, err
+	}
+	return &out.User, nil
+}
+
+// ResetPassword sets a user's password and answers how many sessions it
+// revoked.
+func (a *Admin) ResetPassword(ctx context.Context, user, password string) (int, error) {
+	var out struct {
+		Revoked int `json:"revoked"`
+	}
+	return out.Revoked, a.c.Do(ctx, "POST", "/_admin/v1/users/"+url.PathEscape(user)+"/reset-password", map[string]string{"password": password}, &out)
+}
+
+// Session is a user's session as the admin API shows it (never the token).
+type Session struct {
+	ID        string    `json:"id"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Expired   bool      `json:"expired"`
+}
+
+// Sessions lists a user's sessions, oldest first.
+func (a *Admin) Sessions(ctx context.Context, user string) ([]Session, error) {
+	out := struct {
+		Sessions []Session `json:"sessions"`
+	}{Sessions: []Session{}}
+	return out.Sessions, a.c.Do(ctx, "GET", "/_admin/v1/users/"+url.PathEscape(user)+"/sessions", nil, &out)
+}
+
+// Counts are the store's record counts.
+type Counts struct {
+	Users         int64            `json:"users"`
+	Deactivated   int64            `json:"deactivated"`
+	Admins        int64            `json:"admins"`
+	ActiveDay     int64            `json:"active_24h"`
+	ActiveMonth   int64            `json:"active_30d"`
+	Conversations int64            `json:"conversations"`
+	Messages      int64            `json:"messages"`
+	Files         int64            `json:"files"`
+	FileBytes     int64            `json:"file_bytes"`
+	FileKeys      int64            `json:"file_keys"`
+	DataKeys      map[string]int64 `json:"data_keys"`
+}
+
+// Stats are the counts and the open sockets of the node that answered.
+type Stats struct {
+	Counts      Counts `json:"counts"`
+	Connections int    `json:"connections"`
+}
+
+// Stats counts users, conversations, messages, files and sockets.
+func (a *Admin) Stats(ctx context.Context) (*Stats, error) {
+	var out Stats
+	return &out, a.c.Do(ctx, "GET", "/_admin/v1/stats", nil, &out)
+}
+
+// KeysStatus is the keyring and what each master key version wraps.
+type KeysStatus struct {
+	Active     string           `json:"active"`
+	Configured []string         `json:"configured"`
+	DataKeys   map[string]int64 `json:"data_keys"`
+	FileKeys   int64            `json:"file_keys"`
+}
+
+// KeysStatus reports the keyring and the data keys per master key version.
+func (a *Admin) KeysStatus(ctx context.Context) (*KeysStatus, error) {
+	var out KeysStatus
+	return &out, a.c.Do(ctx, "GET", "/_admin/v1/keys/status", nil, &out)
 }
 
 // SetActive deactivates (revoking every session) or reactivates a user,
@@ -167,16 +288,54 @@ func (a *Admin) Rewrap(ctx context.Context) (*RewrapReport, error) {
 	return &out, a.c.Do(ctx, "POST", "/_admin/v1/keys/rewrap", nil, &out)
 }
 
-// PurgeReport is the answer of a purge pass.
+// PurgeReport is the answer of a purge pass, or of a dry run (what a pass
+// would remove; Capped: at least that many).
 type PurgeReport struct {
-	Messages      int `json:"messages"`
-	Conversations int `json:"conversations"`
+	Messages      int  `json:"messages"`
+	Conversations int  `json:"conversations"`
+	Files         int  `json:"files"`
+	DryRun        bool `json:"dry_run"`
+	Capped        bool `json:"capped,omitempty"`
 }
 
 // Purge runs one purge pass now.
 func (a *Admin) Purge(ctx context.Context) (*PurgeReport, error) {
 	var out PurgeReport
 	return &out, a.c.Do(ctx, "POST", "/_admin/v1/purge", nil, &out)
+}
+
+// PurgeDryRun counts what a purge pass would remove, changing nothing.
+func (a *Admin) PurgeDryRun(ctx context.Context) (*PurgeReport, error) {
+	var out PurgeReport
+	return &out, a.c.Do(ctx, "POST", "/_admin/v1/purge?dry_run=true", nil, &out)
+}
+
+// doHeader is Client.Do that also answers the response headers (paging
+// cursors travel there, so that list answers stay plain arrays).
+func (a *Admin) doHeader(ctx context.Context, method, path string, body, out any) (http.Header, error) {
+	req, err := a.c.newRequest(ctx, method, path, body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	resp, err := a.c.httpClient().Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: read answer: %w", method, path, err)
+	}
+	if len(raw) > maxAnswer {
+		return nil, fmt.Errorf("%s %s: %w", method, path, ErrAnswerTooLarge)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, parseAPIError(resp.StatusCode, resp.Header, raw)
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return nil, fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+	}
+	return resp.Header, nil
 }
 
 func decodeInto(raw []byte, v any) error { return json.Unmarshal(raw, v) }

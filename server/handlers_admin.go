@@ -60,18 +60,6 @@ func (s *Server) audited(action string) fiber.Handler {
 	}
 }
 
-func (s *Server) adminListUsers(c *fiber.Ctx) error {
-	limit, err := queryInt(c, "limit")
-	if err != nil {
-		return err
-	}
-	users, err := s.svc.AdminListUsers(c.UserContext(), store.UserQuery{Prefix: c.Query("q"), After: c.Query("after"), Limit: int(limit)})
-	if err != nil {
-		return err
-	}
-	return c.JSON(users)
-}
-
 // adminUser resolves the :id parameter and names it as the audit target.
 func (s *Server) adminUser(c *fiber.Ctx) (*store.User, error) {
 	u, err := s.svc.ResolveAnyUser(c.UserContext(), param(c, "id"))
@@ -132,12 +120,26 @@ func (s *Server) adminRewrap(c *fiber.Ctx) error {
 	return ok(c, fiber.Map{"rewrapped": rep.Rewrapped, "failed": rep.Failed, "active": s.svc.Keyring().Active()})
 }
 
+// adminPurge runs one purge pass, or with ?dry_run=true only counts what
+// it would remove.
 func (s *Server) adminPurge(c *fiber.Ctx) error {
+	dry, err := queryBool(c, "dry_run")
+	if err != nil {
+		return err
+	}
+	if dry != nil && *dry {
+		c.Locals(localsAuditTarget, "dry-run")
+		rep, capped, err := s.svc.PurgeDryRun(c.UserContext())
+		if err != nil {
+			return err
+		}
+		return ok(c, fiber.Map{"messages": rep.Messages, "conversations": rep.Conversations, "files": rep.Files, "dry_run": true, "capped": capped})
+	}
 	rep, err := s.svc.PurgeOnce(c.UserContext())
 	if err != nil {
 		return err
 	}
-	return ok(c, fiber.Map{"messages": rep.Messages, "conversations": rep.Conversations})
+	return ok(c, fiber.Map{"messages": rep.Messages, "conversations": rep.Conversations, "files": rep.Files, "dry_run": false})
 }
 
 // adminAudit lists the audit log: ?actor= &action= &since= &until=

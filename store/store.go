@@ -41,6 +41,7 @@ type Store interface {
 	KeyChecks
 	Files
 	Audit
+	AdminQueries
 	FederationQueue
 	// Ping reports whether the backend is reachable (for /readyz).
 	Ping(ctx context.Context) error

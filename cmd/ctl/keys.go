@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -30,28 +32,44 @@ func newKeysCmd(o *options) *cobra.Command {
 			}
 			return nil
 		},
-	})
-	return keys
-}
-
-func newPurgeCmd(o *options) *cobra.Command {
-	return &cobra.Command{
-		Use:   "purge",
-		Short: "Run one purge pass now (expired messages, idle conversations)",
+	}, &cobra.Command{
+		Use:   "status",
+		Short: "Show the active master key version, the configured ones, data keys per master key version and file keys",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			a, err := o.admin()
 			if err != nil {
 				return err
 			}
-			if err := o.confirm(cmd, "purge expired messages and idle conversations now"); err != nil {
-				return err
-			}
-			r, err := a.Purge(cmd.Context())
+			st, err := a.KeysStatus(cmd.Context())
 			if err != nil {
 				return err
 			}
-			return o.print(cmd.OutOrStdout(), r, []string{"MESSAGES", "CONVERSATIONS"}, [][]string{{strconv.Itoa(r.Messages), strconv.Itoa(r.Conversations)}})
+			// Every version that wraps keys, and every configured one
+			// even when it wraps none (it can be retired then).
+			versions := slices.Clone(st.Configured)
+			for v := range st.DataKeys {
+				if !slices.Contains(versions, v) {
+					versions = append(versions, v)
+				}
+			}
+			slices.Sort(versions)
+			rows := make([][]string, 0, len(versions)+1)
+			for _, v := range versions {
+				var state []string
+				if v == st.Active {
+					state = append(state, "active")
+				}
+				if slices.Contains(st.Configured, v) {
+					state = append(state, "configured")
+				} else {
+					state = append(state, "NOT CONFIGURED")
+				}
+				rows = append(rows, []string{v, strings.Join(state, ","), strconv.FormatInt(st.DataKeys[v], 10)})
+			}
+			rows = append(rows, []string{"(file keys)", "", strconv.FormatInt(st.FileKeys, 10)})
+			return o.print(cmd.OutOrStdout(), st, []string{"MASTER_VERSION", "STATE", "DATA_KEYS"}, rows)
 		},
-	}
+	})
+	return keys
 }

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"bufio"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,30 +18,41 @@ var userHeader = []string{"ID", "USER_ID", "EMAIL", "ADMIN", "DEACTIVATED", "CRE
 
 func newUsersCmd(o *options) *cobra.Command {
 	users := noun("users", "List users, (de)activate them, grant or withdraw admin, revoke their sessions")
-	var q, after string
-	var limit int
+	var q client.UserQuery
+	var deactivated, admin bool
 	list := &cobra.Command{
 		Use:   "list",
-		Short: "List accounts (deactivated ones too), ordered by username",
-		Args:  noArgs,
+		Short: "List accounts (deactivated ones too), ordered by username; the next page's --after goes to stderr",
+		Example: `  ctl users list -q ali
+  ctl users list --deactivated -o json
+  ctl users list --admin --limit 10 --after bob`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			a, err := o.admin()
 			if err != nil {
 				return err
 			}
-			us, err := a.Users(cmd.Context(), q, after, limit)
+			if cmd.Flags().Changed("deactivated") {
+				q.Deactivated = &deactivated
+			}
+			if cmd.Flags().Changed("admin") {
+				q.Admin = &admin
+			}
+			us, next, err := a.FindUsers(cmd.Context(), q)
 			if err != nil {
 				return err
 			}
-			if us == nil {
-				us = []client.AdminUser{}
+			if next != "" && len(us) > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "more: --after %s\n", next)
 			}
 			return o.print(cmd.OutOrStdout(), us, userHeader, userRows(us))
 		},
 	}
-	list.Flags().StringVarP(&q, "query", "q", "", "search text")
-	list.Flags().StringVar(&after, "after", "", "page after this username")
-	list.Flags().IntVar(&limit, "limit", 100, "at most this many")
+	list.Flags().StringVarP(&q.Query, "query", "q", "", "search text (username)")
+	list.Flags().StringVar(&q.After, "after", "", "page after this username")
+	list.Flags().IntVar(&q.Limit, "limit", 100, "at most this many (1..1000)")
+	list.Flags().BoolVar(&deactivated, "deactivated", false, "only deactivated accounts (--deactivated=false: only active ones)")
+	list.Flags().BoolVar(&admin, "admin", false, "only admins (--admin=false: only non-admins)")
 	users.AddCommand(list,
 		userCmd(o, "deactivate", "Deactivate a user: revokes every session and closes their sockets on every node", true,
 			func(cmd *cobra.Command, a *client.Admin, u string) (*client.AdminUser, error) {
@@ -54,7 +70,7 @@ func newUsersCmd(o *options) *cobra.Command {
 			func(cmd *cobra.Command, a *client.Admin, u string) (*client.AdminUser, error) {
 				return a.SetAdmin(cmd.Context(), u, false)
 			}),
-		revokeCmd(o))
+		revokeCmd(o), showCmd(o), createCmd(o), resetPasswordCmd(o), sessionsCmd(o))
 	return users
 }
 
@@ -94,9 +110,10 @@ func userCmd(o *options, verb, short string, destructive bool, do func(*cobra.Co
 
 func revokeCmd(o *options) *cobra.Command {
 	return &cobra.Command{
-		Use:   "revoke USER",
-		Short: "End every session of a user on every node (USER: _id, user_id or username)",
-		Args:  exactArgs(1),
+		Use:     "revoke-sessions USER",
+		Aliases: []string{"revoke"},
+		Short:   "End every session of a user and close their sockets on every node (USER: _id, user_id or username)",
+		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a, err := o.admin()
 			if err != nil {
@@ -110,6 +127,156 @@ func revokeCmd(o *options) *cobra.Command {
 				return err
 			}
 			return o.print(cmd.OutOrStdout(), map[string]int{"revoked": n}, []string{"REVOKED"}, [][]string{{strconv.Itoa(n)}})
+		},
+	}
+}
+
+func showCmd(o *options) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show USER",
+		Short: "Show one user and their number of live sessions",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := o.admin()
+			if err != nil {
+				return err
+			}
+			d, err := a.User(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			rows := userRows([]client.AdminUser{d.User})
+			rows[0] = append(rows[0], strconv.Itoa(d.Sessions))
+			return o.print(cmd.OutOrStdout(), d, append(userHeader, "SESSIONS"), rows)
+		},
+	}
+}
+
+// password reads the first line of stdin with --password-stdin, else
+// makes one up (it is shown once, in the answer).
+func password(o *options, fromStdin bool) (string, bool, error) {
+	if fromStdin {
+		line, err := bufio.NewReader(o.in).ReadString('\n')
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			return "", false, usageError(fmt.Errorf("--password-stdin: no password on stdin (%v)", err))
+		}
+		return line, false, nil
+	}
+	var b [18]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", false, err
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), true, nil
+}
+
+func createCmd(o *options) *cobra.Command {
+	var email string
+	var admin, fromStdin bool
+	cmd := &cobra.Command{
+		Use:   "create USERNAME --email EMAIL",
+		Short: "Create an account; the password comes from stdin (--password-stdin) or is generated and shown once",
+		Example: `  ctl users create alice --email alice@example.org
+  printf '%s\n' "$PW" | ctl users create root --email root@example.org --admin --password-stdin`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if email == "" {
+				return usageError(fmt.Errorf("--email is required"))
+			}
+			a, err := o.admin()
+			if err != nil {
+				return err
+			}
+			pw, generated, err := password(o, fromStdin)
+			if err != nil {
+				return err
+			}
+			u, err := a.CreateUser(cmd.Context(), args[0], email, pw, admin)
+			if err != nil {
+				return err
+			}
+			out := struct {
+				User     *client.AdminUser `json:"user"`
+				Password string            `json:"password,omitempty"`
+			}{User: u}
+			rows := userRows([]client.AdminUser{*u})
+			header := userHeader
+			if generated {
+				out.Password = pw
+				header = append(header, "PASSWORD")
+				rows[0] = append(rows[0], pw)
+			}
+			return o.print(cmd.OutOrStdout(), out, header, rows)
+		},
+	}
+	cmd.Flags().StringVar(&email, "email", "", "the account's email address (required)")
+	cmd.Flags().BoolVar(&admin, "admin", false, "give the account the admin flag")
+	cmd.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of stdin instead of generating one")
+	return cmd
+}
+
+func resetPasswordCmd(o *options) *cobra.Command {
+	var fromStdin bool
+	cmd := &cobra.Command{
+		Use:   "reset-password USER",
+		Short: "Set a new password (from stdin with --password-stdin, else generated and shown once); revokes every session",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := o.admin()
+			if err != nil {
+				return err
+			}
+			if !fromStdin {
+				if err := o.confirm(cmd, "reset the password of "+args[0]+" and end their sessions"); err != nil {
+					return err
+				}
+			} else if !o.yes {
+				// stdin carries the password, so nobody can answer a prompt.
+				return usageError(fmt.Errorf("reset-password --password-stdin needs --yes"))
+			}
+			pw, generated, err := password(o, fromStdin)
+			if err != nil {
+				return err
+			}
+			n, err := a.ResetPassword(cmd.Context(), args[0], pw)
+			if err != nil {
+				return err
+			}
+			out := struct {
+				Revoked  int    `json:"revoked"`
+				Password string `json:"password,omitempty"`
+			}{Revoked: n}
+			header, row := []string{"REVOKED"}, []string{strconv.Itoa(n)}
+			if generated {
+				out.Password = pw
+				header, row = append(header, "PASSWORD"), append(row, pw)
+			}
+			return o.print(cmd.OutOrStdout(), out, header, [][]string{row})
+		},
+	}
+	cmd.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of stdin instead of generating one")
+	return cmd
+}
+
+func sessionsCmd(o *options) *cobra.Command {
+	return &cobra.Command{
+		Use:   "sessions USER",
+		Short: "List a user's sessions, oldest first (an id from the token's hash, never the token)",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := o.admin()
+			if err != nil {
+				return err
+			}
+			ss, err := a.Sessions(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			rows := make([][]string, 0, len(ss))
+			for _, x := range ss {
+				rows = append(rows, []string{x.ID, x.CreatedAt.Format(time.RFC3339), x.ExpiresAt.Format(time.RFC3339), strconv.FormatBool(x.Expired)})
+			}
+			return o.print(cmd.OutOrStdout(), ss, []string{"ID", "CREATED", "EXPIRES", "EXPIRED"}, rows)
 		},
 	}
 }

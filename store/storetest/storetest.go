@@ -42,6 +42,7 @@ var groups = []struct {
 	{"Append", appendCases},
 	{"Federation", federationCases},
 	{"Audit", auditCases},
+	{"Admin", adminCases},
 }
 
 // Run runs every case as sub-test <domain>/<case>, each on its own store
