@@ -1,6 +1,12 @@
 package e2e
 
 import (
+	"bytes"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -58,5 +64,30 @@ func TestWebTwoBrowsers(t *testing.T) {
 	}
 	if err := chromedp.Do(actx, waitJS(`[...document.querySelectorAll('#messages li.theirs .text')].some(e => e.textContent === 'hello Ann')`)); err != nil {
 		t.Fatalf("ann gets the answer live: %v", err)
+	}
+
+	// Ann attaches an image in the page; Ben sees its preview and opens it
+	// full size.
+	var pic bytes.Buffer
+	img := image.NewRGBA(image.Rect(0, 0, 20, 10))
+	img.Set(1, 1, color.RGBA{0, 0, 255, 255})
+	_ = png.Encode(&pic, img)
+	file := filepath.Join(t.TempDir(), "holiday.png")
+	if err := os.WriteFile(file, pic.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(actx, chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{file}),
+		waitJS(`document.querySelector('#messages li.mine img.preview')?.naturalWidth === 20`)); err != nil {
+		t.Fatalf("ann attaches: %v (%q)", err, evalJS[string](t, actx, `document.getElementById('chat-error').textContent`))
+	}
+	err = chromedp.Do(bctx,
+		waitJS(`document.querySelector('#messages li.theirs img.preview')?.naturalWidth === 20`),
+		chromedp.Click(chromedp.CSS("#messages li.theirs img.preview")),
+		waitJS(`document.getElementById('viewer').open && document.getElementById('viewer-img').naturalWidth === 20`),
+		chromedp.Click(chromedp.CSS("#viewer-close")),
+		waitJS(`!document.getElementById('viewer').open`),
+	)
+	if err != nil {
+		t.Fatalf("ben sees the image: %v", err)
 	}
 }

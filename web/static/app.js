@@ -337,6 +337,12 @@ function show(m, quiet) {
   }
   const li = messageItem(m);
   li.message = m;
+  // Sender grouping: a message right after one from the same sender, within
+  // five minutes, sits closer to it.
+  const prev = list.querySelector('li.pending, li.failed')?.previousElementSibling ?? list.lastElementChild;
+  if (prev && prev.message && prev.message.from === m.from && Date.parse(m.createdAt) - Date.parse(prev.message.createdAt) < 300000) {
+    li.classList.add('grouped');
+  }
   // Stored messages go before the ones still in the outbox.
   list.insertBefore(li, list.querySelector('li.pending, li.failed'));
   if (m.fromSelf) applyTicks();
@@ -659,5 +665,6 @@ function onFrame(f) {
 }
 
 initExtras(() => state.me);
+$('viewer-close').addEventListener('click', () => $('viewer').close());
 if (getToken()) start().catch(() => logout(false));
 else showMode(false);

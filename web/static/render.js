@@ -90,7 +90,16 @@ function body(m) {
     const img = el('img', 'preview');
     img.alt = f.filename;
     fetchBlob(path).then((u) => { img.src = u; }).catch(() => img.remove());
-    img.addEventListener('click', () => { if (img.src) window.open(img.src, '_blank', 'noopener'); });
+    img.tabIndex = 0;
+    const view = () => {
+      if (!img.src) return;
+      const v = document.getElementById('viewer');
+      document.getElementById('viewer-img').src = img.src;
+      document.getElementById('viewer-img').alt = f.filename;
+      v.showModal();
+    };
+    img.addEventListener('click', view);
+    img.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); view(); } });
     box.prepend(img);
   }
   return box;
