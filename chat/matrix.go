@@ -39,6 +39,11 @@ func (s *Service) OpenDM(ctx context.Context, p *Principal, peer string) (c *sto
 	if !errors.Is(err, store.ErrNotFound) {
 		return nil, nil, false, storeError(err)
 	}
+	// A new conversation puts an invitation in front of someone: it is
+	// counted like a message, so a client cannot invite everyone at once.
+	if err := s.allow(ctx, "send:user:"+p.User.ID, s.opts.SendPerUser, s.opts.SendWindow); err != nil {
+		return nil, nil, false, err
+	}
 	c, err = s.ensureConversation(ctx, p.User.UserID, u.UserID)
 	if err != nil {
 		return nil, nil, false, err

@@ -35,6 +35,7 @@ const (
 	flagPeerInv = 2
 	syncWindow  = 10 * time.Minute
 	maxTimeout  = 60 * time.Second
+	busDownPoll = 2 * time.Second
 	maxSince    = 16 << 10
 )
 
@@ -142,6 +143,7 @@ func (h *handler) sync(c *fiber.Ctx, p *chat.Principal) error {
 		timeout = min(time.Duration(ms)*time.Millisecond, maxTimeout)
 	}
 	ctx := c.UserContext()
+	var poll <-chan time.Time
 	w := &waiter{tokenHash: p.TokenHash, userID: p.User.ID, wake: make(chan struct{}, 1)}
 	if since != nil && timeout > 0 {
 		// Subscribed before the first look, so nothing published between
@@ -152,7 +154,14 @@ func (h *handler) sync(c *fiber.Ctx, p *chat.Principal) error {
 		for _, topic := range []string{pubsub.UserTopic(p.User.UserID), chat.MatrixTopic(p.User.UserID)} {
 			sub, err := h.svc.Bus().Subscribe(ctx, topic, wake)
 			if err != nil {
-				return err
+				// The store still has everything: without the bus the
+				// wait looks again every few seconds instead.
+				if poll == nil {
+					t := time.NewTicker(busDownPoll)
+					defer t.Stop()
+					poll = t.C
+				}
+				continue
 			}
 			defer sub.Close()
 		}
@@ -169,14 +178,15 @@ func (h *handler) sync(c *fiber.Ctx, p *chat.Principal) error {
 		}
 		select {
 		case <-w.wake:
-			// A revoked token ends here with M_UNKNOWN_TOKEN.
-			if _, err := h.svc.Authenticate(ctx, token(c)); err != nil {
-				return err
-			}
+		case <-poll:
 		case <-deadline.C:
 			return c.JSON(resp)
 		case <-ctx.Done():
 			return context.Cause(ctx)
+		}
+		// A token revoked meanwhile ends the wait with M_UNKNOWN_TOKEN.
+		if _, err := h.svc.Authenticate(ctx, token(c)); err != nil {
+			return err
 		}
 	}
 }

@@ -440,29 +440,61 @@ func TestMatrixJSSDK(t *testing.T) {
 	}
 }
 
-// TestMatrixLoginRateLimit: Crypt-Talk's login limit answers a Matrix
-// client with 429 M_LIMIT_EXCEEDED and retry_after_ms.
-func TestMatrixLoginRateLimit(t *testing.T) {
+// TestMatrixRateLimits: Crypt-Talk's limits answer a Matrix client with
+// 429 M_LIMIT_EXCEEDED and retry_after_ms: logins per IP, and opening DMs,
+// which counts like sending (else one client could invite everyone).
+func TestMatrixRateLimits(t *testing.T) {
 	t.Parallel()
-	n := testenv.StartNode(t, testenv.NodeConfig{Env: []string{"CRYPTTALK_RATELIMIT_LOGIN_PER_IP_COUNT=2"}})
+	n := testenv.StartNode(t, testenv.NodeConfig{Env: []string{
+		"CRYPTTALK_RATELIMIT_LOGIN_PER_IP_COUNT=3", "CRYPTTALK_RATELIMIT_SEND_PER_USER_COUNT=2",
+	}})
 	_, u := newUser(t, n, "mxrl")
-	var last map[string]any
-	status := 0
+	var peers []string
 	for range 3 {
-		req, _ := http.NewRequest("POST", n.URL()+"/_matrix/client/v3/login", strings.NewReader(
-			`{"type":"m.login.password","identifier":{"type":"m.id.user","user":"`+u.Username+`"},"password":"correct horse battery"}`))
+		_, p := newUser(t, n, "mxrlp")
+		peers = append(peers, p.UserID)
+	}
+	post := func(path, tok, body string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", n.URL()+path, strings.NewReader(body))
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		status, last = resp.StatusCode, nil
-		_ = json.NewDecoder(resp.Body).Decode(&last)
-		resp.Body.Close()
-		if status == 429 && resp.Header.Get("Retry-After") == "" {
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		if resp.StatusCode == 429 && resp.Header.Get("Retry-After") == "" {
 			t.Fatal("429 without Retry-After")
 		}
+		return resp.StatusCode, out
 	}
-	if ms, _ := last["retry_after_ms"].(float64); status != 429 || last["errcode"] != "M_LIMIT_EXCEEDED" || ms <= 0 {
-		t.Fatalf("third login: %d %v", status, last)
+	limited := func(status int, out map[string]any) bool {
+		ms, _ := out["retry_after_ms"].(float64)
+		return status == 429 && out["errcode"] == "M_LIMIT_EXCEEDED" && ms > 0
+	}
+	login := `{"type":"m.login.password","identifier":{"type":"m.id.user","user":"` + u.Username + `"},"password":"correct horse battery"}`
+	st, out := post("/_matrix/client/v3/login", "", login)
+	tok, _ := out["access_token"].(string)
+	if st != 200 || tok == "" {
+		t.Fatalf("login: %d %v", st, out)
+	}
+	for i, p := range peers {
+		st, out = post("/_matrix/client/v3/createRoom", tok, `{"invite":["`+p+`"],"is_direct":true}`)
+		if i < 2 && st != 200 {
+			t.Fatalf("createRoom %d: %d %v", i, st, out)
+		}
+	}
+	if !limited(st, out) {
+		t.Fatalf("third createRoom: %d %v", st, out)
+	}
+	for range 3 {
+		st, out = post("/_matrix/client/v3/login", "", login)
+	}
+	if !limited(st, out) {
+		t.Fatalf("fourth login: %d %v", st, out)
 	}
 }
