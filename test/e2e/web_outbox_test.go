@@ -51,6 +51,7 @@ func TestWebOutboxOffline(t *testing.T) {
 	if err != nil {
 		t.Fatalf("offline steps: %v", err)
 	}
+	shot(t, ctx, "offline-pending")
 	stored := evalJS[string](t, ctx, `Object.keys(localStorage).filter(k => k.startsWith('ct_outbox:')).map(k => localStorage.getItem(k)).join('')`)
 	if !strings.Contains(stored, text) {
 		t.Fatalf("the pending message is not in the outbox in localStorage: %q", stored)
@@ -64,6 +65,7 @@ func TestWebOutboxOffline(t *testing.T) {
 	if err != nil {
 		t.Fatalf("after restart: %v\n%s", err, n.Logs())
 	}
+	shot(t, ctx, "reconnected-sent")
 	if k := countText(t, bob, "@weboff:localhost", text); k != 1 {
 		t.Fatalf("the offline message is stored %d times, want 1", k)
 	}
@@ -101,6 +103,7 @@ func TestWebRefusedMessage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("browser steps: %v", err)
 	}
+	shot(t, ctx, "refused")
 	reason := evalJS[string](t, ctx, `document.querySelector('#messages li.failed .reason').textContent`)
 	if !strings.Contains(reason, "CT_TOO_LARGE") {
 		t.Fatalf("failed message shows %q, want the server's reason (CT_TOO_LARGE)", reason)

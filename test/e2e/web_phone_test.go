@@ -31,7 +31,7 @@ func TestWebPhoneWidth(t *testing.T) {
 	n := testenv.StartNode(t, testenv.NodeConfig{})
 	bob, bu := newUser(t, n, "bob")
 	bconn := connect(t, bob, nil)
-	shots := t.TempDir()
+	shots := t.ArtifactDir()
 	if d := os.Getenv("WEB_SCREENSHOTS"); d != "" {
 		shots = d
 	}

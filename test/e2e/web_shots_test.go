@@ -38,7 +38,7 @@ func TestWebScreenshots(t *testing.T) {
 	carol, _ := newUser(t, n, "carol")
 	dir := os.Getenv("WEB_SCREENSHOTS")
 	if dir == "" {
-		dir = t.TempDir()
+		dir = t.ArtifactDir()
 	}
 	const me = "@alice:localhost"
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1100, 720), chromedp.Navigate(n.URL()+"/"), webRegister("alice")); err != nil {

@@ -3,7 +3,9 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +39,16 @@ func browser(t *testing.T) context.Context {
 	ctx, cancelB := chromedp.NewContext(actx)
 	ctx, cancelT := context.WithTimeout(ctx, 120*time.Second)
 	t.Cleanup(func() { cancelT(); cancelB(); cancelA() })
+	// The page as the test left it, kept with `go test -artifacts`.
+	t.Cleanup(func() { shot(t, ctx, "last") })
 	return ctx
+}
+
+// shot saves a screenshot of the page in the test's artifact directory.
+func shot(t *testing.T, ctx context.Context, name string) {
+	if b, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {
+		_ = os.WriteFile(filepath.Join(t.ArtifactDir(), name+".png"), b, 0o644)
+	}
 }
 
 // webRegister opens the page and creates an account through the register

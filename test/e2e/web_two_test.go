@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"image"
 	"image/color"
 	"image/png"
@@ -59,6 +60,7 @@ func TestWebTwoBrowsers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ann sees typing, online and read: %v", err)
 	}
+	shot(t, actx, "ann-typing-read")
 	if err := chromedp.Do(bctx, chromedp.SendKeys(chromedp.CSS("#text"), "\r")); err != nil {
 		t.Fatal(err)
 	}
@@ -84,6 +86,7 @@ func TestWebTwoBrowsers(t *testing.T) {
 		waitJS(`document.querySelector('#messages li.theirs img.preview')?.naturalWidth === 20`),
 		chromedp.Click(chromedp.CSS("#messages li.theirs img.preview")),
 		waitJS(`document.getElementById('viewer').open && document.getElementById('viewer-img').naturalWidth === 20`),
+		chromedp.Func(func(context.Context, *chromedp.Target) error { shot(t, bctx, "ben-image-viewer"); return nil }),
 		chromedp.Click(chromedp.CSS("#viewer-close")),
 		waitJS(`!document.getElementById('viewer').open`),
 	)

@@ -616,6 +616,7 @@ function notice(m) {
 }
 $('notice').addEventListener('click', () => { $('notice').hidden = true; });
 
+let typingShown = null;
 function onFrame(f) {
   const d = f.data || {};
   switch (f.event) {
@@ -637,6 +638,10 @@ function onFrame(f) {
     case 'typing':
       if (state.peer && d.from === state.peer.user_id) {
         $('typing').textContent = d.typing ? state.peer.username + ' is typing…' : '';
+        // A lost typing:false must not leave it forever (the server
+        // repeats typing:true every 5 s while it holds).
+        clearTimeout(typingShown);
+        if (d.typing) typingShown = setTimeout(() => { $('typing').textContent = ''; }, 7000);
       }
       break;
     case 'receipt':
