@@ -42,6 +42,7 @@ type Store interface {
 	Files
 	Audit
 	AdminQueries
+	Jobs
 	FederationQueue
 	// Ping reports whether the backend is reachable (for /readyz).
 	Ping(ctx context.Context) error

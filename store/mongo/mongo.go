@@ -36,7 +36,7 @@ type Store struct {
 	db                                                                 *mongo.Database
 	timeout                                                            time.Duration
 	users, sessions, convs, msgs, txns, keys, files, claims, positions *mongo.Collection
-	keyChecks, audit                                                   *mongo.Collection
+	keyChecks, audit, jobs                                             *mongo.Collection
 	blobs                                                              *blobStore
 }
 
@@ -65,7 +65,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		client: client, db: db, timeout: opts.OpTimeout,
 		users: db.Collection("users"), sessions: db.Collection("sessions"), convs: db.Collection("conversations"),
 		msgs: db.Collection("messages"), txns: db.Collection("txns"), keys: db.Collection("keys"), files: db.Collection("files"), claims: db.Collection("claims"), positions: db.Collection("positions"),
-		keyChecks: db.Collection("key_checks"), audit: db.Collection("audit"),
+		keyChecks: db.Collection("key_checks"), audit: db.Collection("audit"), jobs: db.Collection("jobs"),
 	}
 	s.blobs = &blobStore{db: db}
 	ictx, cancel := context.WithTimeout(ctx, 30*time.Second)

@@ -43,6 +43,7 @@ var groups = []struct {
 	{"Federation", federationCases},
 	{"Audit", auditCases},
 	{"Admin", adminCases},
+	{"Jobs", jobCases},
 }
 
 // Run runs every case as sub-test <domain>/<case>, each on its own store
