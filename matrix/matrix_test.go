@@ -17,13 +17,14 @@ func TestSyncTokenRoundTrip(t *testing.T) {
 		"abcd-f_h": {seq: 0, flags: flagInvited},
 		"ABCDEFGH": {seq: 1 << 40, flags: flagPeerInv},
 		"01234567": {seq: 7},
+		"zzzzzzzz": {seq: 9, read: 8},
 	}}
 	enc := in.encode()
 	if url.QueryEscape(enc) != enc {
 		t.Fatalf("token %q needs escaping in a URL", enc)
 	}
 	out, ok := parseSince(enc)
-	if !ok || out.direct != in.direct || out.at != in.at || len(out.rooms) != 3 {
+	if !ok || out.direct != in.direct || out.at != in.at || len(out.rooms) != 4 {
 		t.Fatalf("round trip: %+v %v", out, ok)
 	}
 	for k, v := range in.rooms {
@@ -40,7 +41,7 @@ func TestSyncTokenRoundTrip(t *testing.T) {
 func TestSyncTokenRefusesGarbage(t *testing.T) {
 	t.Parallel()
 	for _, s := range []string{"", "s72_1", syncPrefix, syncPrefix + "1", syncPrefix + "1.2~", syncPrefix + "1.2~ab", syncPrefix + "1.2~ab.-1",
-		syncPrefix + "1.2~ab.1.9", syncPrefix + "1.2~ab.1.0", syncPrefix + "1.-2", syncPrefix + "1.2~.1", syncPrefix + "zzzzzzzzzzzzzz.1"} {
+		syncPrefix + "1.2~ab.1.9", syncPrefix + "1.2~ab.1.0.-1", syncPrefix + "1.2~ab.1.0.1.1", syncPrefix + "1.-2", syncPrefix + "1.2~.1", syncPrefix + "zzzzzzzzzzzzzz.1"} {
 		if _, ok := parseSince(s); ok {
 			t.Errorf("parseSince(%q) accepted", s)
 		}

@@ -42,6 +42,7 @@ const (
 type roomPos struct {
 	seq   int64
 	flags int
+	read  int64 // the peer's read position last sent as m.receipt
 }
 
 type syncToken struct {
@@ -63,8 +64,11 @@ func (t *syncToken) encode() string {
 	b.WriteString(syncPrefix + strconv.FormatUint(uint64(t.direct), 36) + "." + strconv.FormatInt(t.at, 36))
 	for k, p := range t.rooms {
 		b.WriteString("~" + k + "." + strconv.FormatInt(p.seq, 36))
-		if p.flags != 0 {
+		if p.flags != 0 || p.read != 0 {
 			b.WriteString("." + strconv.Itoa(p.flags))
+		}
+		if p.read != 0 {
+			b.WriteString("." + strconv.FormatInt(p.read, 36))
 		}
 	}
 	return b.String()
@@ -87,7 +91,7 @@ func parseSince(s string) (*syncToken, bool) {
 	t := &syncToken{direct: uint32(d), at: at, rooms: map[string]roomPos{}}
 	for _, p := range parts[1:] {
 		f := strings.Split(p, ".")
-		if len(f) < 2 || len(f) > 3 || f[0] == "" {
+		if len(f) < 2 || len(f) > 4 || f[0] == "" {
 			return nil, false
 		}
 		seq, err := strconv.ParseInt(f[1], 36, 64)
@@ -95,8 +99,13 @@ func parseSince(s string) (*syncToken, bool) {
 			return nil, false
 		}
 		pos := roomPos{seq: seq}
-		if len(f) == 3 {
-			if pos.flags, err = strconv.Atoi(f[2]); err != nil || pos.flags <= 0 || pos.flags > 3 {
+		if len(f) >= 3 {
+			if pos.flags, err = strconv.Atoi(f[2]); err != nil || pos.flags < 0 || pos.flags > 3 {
+				return nil, false
+			}
+		}
+		if len(f) == 4 {
+			if pos.read, err = strconv.ParseInt(f[3], 36, 64); err != nil || pos.read < 0 {
 				return nil, false
 			}
 		}
@@ -215,7 +224,8 @@ func (h *handler) build(c *fiber.Ctx, p *chat.Principal, since *syncToken, limit
 	changed := false
 	for _, conv := range convs {
 		room := h.roomID(conv.ID)
-		pos := roomPos{seq: conv.LastSeq}
+		peer := peerOf(conv, me)
+		pos := roomPos{seq: conv.LastSeq, read: conv.ReadSeq[peer]}
 		if _, ok := inv.In[room]; ok {
 			pos.flags |= flagInvited
 		}
@@ -248,7 +258,17 @@ func (h *handler) build(c *fiber.Ctx, p *chat.Principal, since *syncToken, limit
 		if err != nil {
 			return nil, false, err
 		}
-		if !newJoin && len(timeline) == 0 && len(msgs) == 0 {
+		var ephemeral []event
+		// A quiet room's token has no read position: its receipt is not
+		// sent again (receipts travel for rooms active in the window).
+		if pos.read > 0 && (newJoin || (old.seq >= 0 && pos.read > old.read)) {
+			if r, err := h.receiptEvent(c, p, conv, peer, pos.read); err != nil {
+				return nil, false, err
+			} else if r != nil {
+				ephemeral = append(ephemeral, r)
+			}
+		}
+		if !newJoin && len(timeline) == 0 && len(msgs) == 0 && len(ephemeral) == 0 {
 			continue
 		}
 		changed = true
@@ -258,6 +278,9 @@ func (h *handler) build(c *fiber.Ctx, p *chat.Principal, since *syncToken, limit
 		}
 		if newJoin {
 			r["state"] = fiber.Map{"events": h.stateEvents(conv, me, inv)}
+		}
+		if len(ephemeral) > 0 {
+			r["ephemeral"] = fiber.Map{"events": ephemeral}
 		}
 		joined[room] = r
 	}
@@ -299,6 +322,18 @@ func (h *handler) timeline(c *fiber.Ctx, p *chat.Principal, conv *store.Conversa
 		first = kept[0].Seq - 1
 	}
 	return out, limited, first, nil
+}
+
+// receiptEvent is the peer's read position as an m.receipt on the message
+// at (or, if that one is gone, just after) seq; nil when none is left.
+func (h *handler) receiptEvent(c *fiber.Ctx, p *chat.Principal, conv *store.Conversation, peer string, seq int64) (event, error) {
+	views, err := h.svc.History(c.UserContext(), p, chat.HistoryRequest{To: peer, AfterSeq: seq - 1, Limit: 1})
+	if err != nil || len(views) == 0 {
+		return nil, err
+	}
+	return event{"type": "m.receipt", "content": map[string]any{
+		"$" + views[0].ID: map[string]any{"m.read": map[string]any{peer: map[string]any{"ts": views[0].CreatedAt.UnixMilli()}}},
+	}}, nil
 }
 
 // direct is the stored m.direct, or one computed from the conversations

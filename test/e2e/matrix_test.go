@@ -18,6 +18,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/crypttalk/crypttalk/client"
 	"github.com/crypttalk/crypttalk/internal/testenv"
 )
 
@@ -28,6 +29,7 @@ type mxClient struct {
 	mu       sync.Mutex
 	texts    []string
 	invites  []id.RoomID
+	receipts []id.EventID // events the peer read (m.receipt m.read)
 	syncDone chan error
 }
 
@@ -66,6 +68,17 @@ func (m *mxClient) startSync(t *testing.T) {
 			m.invites = append(m.invites, ev.RoomID)
 		}
 	})
+	syncer.OnEventType(event.EphemeralEventReceipt, func(_ context.Context, ev *event.Event) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		for evID, byType := range *ev.Content.AsReceipt() {
+			for uid := range byType[event.ReceiptTypeRead] {
+				if uid != m.UserID {
+					m.receipts = append(m.receipts, evID)
+				}
+			}
+		}
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go func() { m.syncDone <- m.SyncWithContext(ctx) }()
@@ -76,6 +89,17 @@ func (m *mxClient) saw(text string) bool {
 	defer m.mu.Unlock()
 	for _, s := range m.texts {
 		if s == text {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *mxClient) sawReceipt(ev id.EventID) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range m.receipts {
+		if r == ev {
 			return true
 		}
 	}
@@ -147,10 +171,19 @@ func TestMatrixMautrixStory(t *testing.T) {
 
 	t.Run("a Crypt-Talk WebSocket client in the same conversation, both ways", func(t *testing.T) {
 		conn := connect(t, bobWeb, nil)
-		if _, err := a.SendText(ctx, room, "to bob's socket"); err != nil {
+		toSocket, err := a.SendText(ctx, room, "to bob's socket")
+		if err != nil {
 			t.Fatal(err)
 		}
-		waitEvent(t, conn, "msg-recieve", msgWith("to bob's socket"))
+		var got client.Message
+		_ = json.Unmarshal(waitEvent(t, conn, "msg-recieve", msgWith("to bob's socket")), &got)
+		// Bob reads it on the socket; alice's Matrix client gets m.receipt.
+		if _, err := conn.Request(ctx, "read", map[string]any{"conversation_id": got.ConversationID, "seq": got.Seq}); err != nil {
+			t.Fatal(err)
+		}
+		if !testenv.Poll(15*time.Second, func() bool { return a.sawReceipt(toSocket.EventID) }) {
+			t.Fatalf("alice never got bob's read receipt for %s", toSocket.EventID)
+		}
 		sent, err := bobWeb.AddMsg(ctx, alice.UserID, "from bob's web client", "")
 		if err != nil {
 			t.Fatal(err)
