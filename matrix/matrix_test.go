@@ -170,3 +170,18 @@ func TestQuietRoomsLeaveTheToken(t *testing.T) {
 		t.Fatal("initial sync knows nothing")
 	}
 }
+
+func TestParseTimeout(t *testing.T) {
+	t.Parallel()
+	good := map[string]time.Duration{"": 0, "0": 0, "30000": 30 * time.Second, "9000000000000000000": maxTimeout}
+	for in, want := range good {
+		if got, err := parseTimeout(in); err != nil || got != want {
+			t.Errorf("parseTimeout(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"-1", "1e3", "+5", "1.5", "99999999999999999999"} {
+		if _, err := parseTimeout(in); err == nil {
+			t.Errorf("parseTimeout(%q) accepted", in)
+		}
+	}
+}

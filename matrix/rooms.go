@@ -281,7 +281,7 @@ func (h *handler) messages(c *fiber.Ctx, p *chat.Principal) error {
 	limit := 10
 	if l := c.Query("limit"); l != "" {
 		n, err := strconv.Atoi(l)
-		if err != nil || n < 0 {
+		if err != nil || n < 0 || strings.HasPrefix(l, "+") {
 			return badParam("limit must be a non-negative integer")
 		}
 		limit = min(max(n, 1), 100)

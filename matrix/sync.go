@@ -143,13 +143,9 @@ func (h *handler) sync(c *fiber.Ctx, p *chat.Principal) error {
 			return &mxError{status: 400, code: "M_INVALID_PARAM", msg: "unknown since token"}
 		}
 	}
-	timeout := time.Duration(0)
-	if t := c.Query("timeout"); t != "" {
-		ms, err := strconv.ParseInt(t, 10, 64)
-		if err != nil || ms < 0 {
-			return badParam("timeout must be a non-negative integer")
-		}
-		timeout = min(time.Duration(ms)*time.Millisecond, maxTimeout)
+	timeout, err := parseTimeout(c.Query("timeout"))
+	if err != nil {
+		return err
 	}
 	ctx := c.UserContext()
 	var poll <-chan time.Time
@@ -198,6 +194,19 @@ func (h *handler) sync(c *fiber.Ctx, p *chat.Principal) error {
 			return err
 		}
 	}
+}
+
+// parseTimeout reads /sync's timeout (ms), capped before it is scaled so
+// that a huge value cannot overflow into an instant answer.
+func parseTimeout(t string) (time.Duration, error) {
+	if t == "" {
+		return 0, nil
+	}
+	ms, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || ms < 0 || strings.HasPrefix(t, "+") {
+		return 0, badParam("timeout must be a non-negative integer")
+	}
+	return time.Duration(min(ms, maxTimeout.Milliseconds())) * time.Millisecond, nil
 }
 
 // build computes the sync response from since; changed says whether it
