@@ -67,6 +67,15 @@ func TestWebAccounts(t *testing.T) {
 		t.Fatalf("token %q, URL %q: want a token kept out of the URL", tok, url)
 	}
 
+	// A conversation with an unread message, to be gone after logout.
+	bob, _ := newUser(t, n, "bob")
+	if _, err := bob.AddMsg(ctxT(t), "@webacct:localhost", "for webacct only", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, waitJS(`document.querySelector('#people .unread') && document.title.startsWith('(1)')`)); err != nil {
+		t.Fatalf("unread before logout: %v", err)
+	}
+
 	// Logout, then the same name again: the error is next to the username.
 	err = chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS("#logout")),
@@ -93,6 +102,19 @@ func TestWebAccounts(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#reg-username"), "2"),
 		waitJS(`document.getElementById('reg-username').value === 'webacct2'`),
 		waitJS(`document.getElementById('reg-username-error').textContent === ''`),
+		chromedp.SendKeys(chromedp.CSS("#reg-password"), "\r"),
+		waitJS(`!document.getElementById('chat').hidden && document.getElementById('me').textContent === 'webacct2'`),
+	)
+	if err != nil {
+		t.Fatalf("register webacct2: %v", err)
+	}
+	// Nothing of the previous account is on screen.
+	if left := evalJS[string](t, ctx, `document.title + ' ' + [...document.querySelectorAll('#people .unread, #people .last')].map(e => e.textContent).join(' ')`); strings.TrimSpace(left) != "Crypt-Talk" {
+		t.Fatalf("after switching accounts the page still shows %q", left)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS("#logout")),
+		chromedp.WaitVisible(chromedp.CSS("#login-form")),
 		// Log in with the right password, by Enter.
 		chromedp.Click(chromedp.CSS("#tab-login")),
 		chromedp.SendKeys(chromedp.CSS("#login-username"), "webacct"),

@@ -103,8 +103,18 @@ async function logout(callServer, why) {
   if (callServer) await api('POST', '/api/auth/logout').catch(() => {});
   if (state.sock) state.sock.stop();
   setToken(null);
-  state.sock = null;
-  state.peer = null;
+  // Nothing of this account may show for the next one.
+  Object.assign(state, { me: null, sock: null, peer: null, conv: null, outbox: null, positions: null });
+  for (const k of ['convs', 'users', 'online', 'shown']) state[k].clear();
+  receipts.clear();
+  pendingRead.clear();
+  for (const id of ['people', 'messages']) $(id).replaceChildren();
+  $('peer-name').textContent = 'Pick someone to talk to';
+  $('typing').textContent = '';
+  $('chat-error').textContent = '';
+  $('search').value = '';
+  $('notice').hidden = true;
+  for (const id of ['text', 'send', 'file', 'timer', 'timer-mode', 'record', 'emoji']) $(id).disabled = true;
   $('chat').hidden = true;
   $('auth').hidden = false;
   // Nothing of the last account stays in the forms.
@@ -417,15 +427,17 @@ function discard(it) {
 // failed with the server's reason, a lost connection leaves it pending
 // for the next ready.
 async function deliver(it) {
+  const box = state.outbox;
   if (it.state !== 'pending' || !state.sock || !state.sock.ready) return;
   it.state = 'sending';
   try {
     const m = await state.sock.request('send-msg', { to: it.to, msg: it.msg, txn_id: it.txn_id });
-    state.outbox.remove(it.txn_id);
+    box.remove(it.txn_id);
+    if (state.outbox !== box) return; // logged out meanwhile
     noteMessage(m);
     show(m);
   } catch (e) {
-    if (!state.outbox.get(it.txn_id)) return;
+    if (state.outbox !== box || !box.get(it.txn_id)) return;
     if (transient(e)) {
       // Sent again after a pause, or at the next ready if the socket
       // went: same txn_id, stored once.

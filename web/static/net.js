@@ -172,6 +172,7 @@ export class Socket {
     this.ws = ws;
     ws.onopen = () => ws.send(JSON.stringify({ event: 'auth', data: { token: getToken(), since: this.positions.map } }));
     ws.onmessage = (e) => {
+      if (this.stopped || this.ws !== ws) return; // logged out meanwhile
       let f;
       try { f = JSON.parse(e.data); } catch (err) { return; }
       if (f.event === 'ready') {
