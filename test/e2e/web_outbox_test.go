@@ -172,3 +172,32 @@ func TestWebOutboxBurst(t *testing.T) {
 		t.Fatal("the page spent its socket's frame budget flushing the outbox")
 	}
 }
+
+// TestWebFrameBudget4003: on a server with a tiny frame budget (1 a
+// second, bursts of 4) the page's sends get its socket closed with 4003;
+// the banner says so, the page waits, reconnects with a smaller budget of
+// its own, and every message is stored exactly once.
+func TestWebFrameBudget4003(t *testing.T) {
+	t.Parallel()
+	ctx := browser(t)
+	n := testenv.StartNode(t, testenv.NodeConfig{Env: []string{"CRYPTTALK_LIMITS_WS_FRAME_RATE=1", "CRYPTTALK_LIMITS_WS_FRAME_BURST=4"}})
+	bob, bu := newUser(t, n, "bob")
+	err := chromedp.Do(ctx, chromedp.Navigate(n.URL()+"/"), webRegister("webbudget"), webOpen(bu.UserID),
+		waitJS(`document.getElementById('conn').hidden`),
+		chromedp.Evaluate[chromedp.Void](`(() => { const t = document.getElementById('text'), f = document.getElementById('send-form');
+			for (let i = 0; i < 8; i++) { t.value = 'budget ' + i; f.requestSubmit(); } })()`),
+		waitJS(`document.getElementById('conn').textContent.includes('too many')`),
+	)
+	if err != nil {
+		t.Fatalf("no 4003 banner: %v", err)
+	}
+	shot(t, ctx, "4003-banner")
+	if err := chromedp.Do(ctx, waitJS(`!document.querySelector('#messages li.pending') && document.querySelectorAll('#messages li[data-id]').length === 8`)); err != nil {
+		t.Fatalf("after 4003: %v", err)
+	}
+	for i := range 8 {
+		if k := countText(t, bob, "@webbudget:localhost", fmt.Sprintf("budget %d", i)); k != 1 {
+			t.Fatalf("budget %d stored %d times, want 1", i, k)
+		}
+	}
+}

@@ -131,6 +131,8 @@ export class Socket {
     // The page's own frame budget, well inside the server's (20 a second,
     // bursts of 100, else close 4003): a full outbox is sent paced, not
     // at once.
+    this.rate = RATE;
+    this.burst = BURST;
     this.tokens = BURST;
     this.filled = Date.now();
     this.waiting = [];
@@ -147,14 +149,14 @@ export class Socket {
 
   drain() {
     const now = Date.now();
-    this.tokens = Math.min(BURST, this.tokens + ((now - this.filled) / 1000) * RATE);
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.filled) / 1000) * this.rate);
     this.filled = now;
     while (this.waiting.length && this.tokens >= 1) {
       this.tokens -= 1;
       this.waiting.shift()();
     }
     if (this.waiting.length && !this.drainTimer) {
-      this.drainTimer = setTimeout(() => { this.drainTimer = null; this.drain(); }, Math.ceil(1000 / RATE));
+      this.drainTimer = setTimeout(() => { this.drainTimer = null; this.drain(); }, Math.ceil(1000 / this.rate));
     }
   }
 
@@ -206,6 +208,13 @@ export class Socket {
       const cap = Math.min(15000, 500 * 2 ** Math.min(this.attempt, 5));
       let delay = cap / 2 + Math.random() * cap / 2;
       if (slowDown.has(e.code)) delay = Math.max(delay, 5000 + Math.random() * 2000);
+      if (e.code === 4003) {
+        // The server's budget is smaller than ours: halve ours, and start
+        // the next socket with an empty bucket.
+        this.rate = Math.max(1, this.rate / 2);
+        this.burst = Math.max(2, Math.floor(this.burst / 2));
+        this.tokens = 0;
+      }
       this.hooks.onState('offline', { code: e.code, retryAt: Date.now() + delay });
       this.timer = setTimeout(() => this.open(), delay);
     };
