@@ -62,6 +62,8 @@ func answerErr(c *fiber.Ctx, err error) error {
 // readBody reads at most limit bytes of a (possibly streamed) body.
 func readBody(c *fiber.Ctx, limit int) ([]byte, error) {
 	if cl := c.Request().Header.ContentLength(); cl > limit {
+		// The rest stays unread, so the connection cannot carry another request.
+		c.Context().SetConnectionClose()
 		return nil, tooLarge("the request body is over " + strconv.Itoa(limit) + " bytes")
 	}
 	var b []byte
@@ -74,6 +76,7 @@ func readBody(c *fiber.Ctx, limit int) ([]byte, error) {
 		b = c.Body()
 	}
 	if len(b) > limit {
+		c.Context().SetConnectionClose()
 		return nil, tooLarge("the request body is over " + strconv.Itoa(limit) + " bytes")
 	}
 	c.Locals("body_read", true) // server.localsBodyRead: the connection may be reused
