@@ -39,8 +39,15 @@ func browser(t *testing.T) context.Context {
 	ctx, cancelB := chromedp.NewContext(actx)
 	ctx, cancelT := context.WithTimeout(ctx, 120*time.Second)
 	t.Cleanup(func() { cancelT(); cancelB(); cancelA() })
-	// The page as the test left it, kept with `go test -artifacts`.
-	t.Cleanup(func() { shot(t, ctx, "last") })
+	// The page as the test left it, kept with `go test -artifacts`; and no
+	// uncaught error or CSP violation on it.
+	t.Cleanup(func() {
+		shot(t, ctx, "last")
+		bad, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.protocol === 'http:' ? (document.documentElement.dataset.jsErrors || '') + '/' + (document.documentElement.dataset.cspViolations || '') : '/'`))
+		if err == nil && bad != "/" {
+			t.Errorf("the page had uncaught errors / CSP violations: %s", bad)
+		}
+	})
 	return ctx
 }
 

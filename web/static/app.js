@@ -14,6 +14,14 @@ document.addEventListener('securitypolicyviolation', (e) => {
   console.warn('CSP violation', e.violatedDirective, e.blockedURI);
 });
 
+// Uncaught errors are counted the same way: a test fails on any.
+for (const ev of ['error', 'unhandledrejection']) {
+  window.addEventListener(ev, () => {
+    const root = document.documentElement;
+    root.dataset.jsErrors = String(Number(root.dataset.jsErrors || 0) + 1);
+  });
+}
+
 const state = {
   me: null,
   peer: null,        // user we talk to
