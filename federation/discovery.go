@@ -131,6 +131,7 @@ type Target struct {
 
 type discoEntry struct {
 	target   Target
+	err      error // a refusal, answered until until
 	until    time.Time
 	failures int
 }
@@ -263,7 +264,7 @@ func (r *Resolver) Resolve(ctx context.Context, server string) (Target, error) {
 	e, ok := r.cache[server]
 	r.mu.Unlock()
 	if ok && now.Before(e.until) {
-		return e.target, nil
+		return e.target, e.err
 	}
 	t, err := r.wellKnown(ctx, server)
 	r.mu.Lock()
@@ -279,7 +280,7 @@ func (r *Resolver) Resolve(ctx context.Context, server string) (Target, error) {
 			// A delegation to a refused address is an answer, not an
 			// outage: the server is not reachable, and no fallback
 			// sidesteps what it said.
-			r.cache[server] = &discoEntry{until: now.Add(wellKnownFailFirst)}
+			r.cache[server] = &discoEntry{err: err, until: now.Add(wellKnownFailFirst)}
 			return Target{}, err
 		}
 		n := 1
