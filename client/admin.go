@@ -310,6 +310,77 @@ func (a *Admin) PurgeDryRun(ctx context.Context) (*PurgeReport, error) {
 	return &out, a.c.Do(ctx, "POST", "/_admin/v1/purge?dry_run=true", nil, &out)
 }
 
+// Job is a background admin job (rewrap, purge).
+type Job struct {
+	ID         string    `json:"id"`
+	Kind       string    `json:"kind"`
+	State      string    `json:"state"` // queued, running, done, failed, cancelled
+	Actor      string    `json:"actor"`
+	Node       string    `json:"node,omitempty"`
+	Done       int64     `json:"done"`
+	Total      int64     `json:"total"`
+	Failed     int64     `json:"failed"`
+	Runs       int64     `json:"runs"`
+	Result     string    `json:"result,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+}
+
+// Finished reports whether the job will not run again.
+func (j *Job) Finished() bool {
+	return j.State == "done" || j.State == "failed" || j.State == "cancelled"
+}
+
+// StartJob queues a job of kind (rewrap, purge).
+func (a *Admin) StartJob(ctx context.Context, kind string) (*Job, error) {
+	var out struct {
+		Job Job `json:"job"`
+	}
+	if err := a.c.Do(ctx, "POST", "/_admin/v1/jobs", map[string]string{"kind": kind}, &out); err != nil {
+		return nil, err
+	}
+	return &out.Job, nil
+}
+
+// Jobs lists jobs newest first, of kind when non-empty.
+func (a *Admin) Jobs(ctx context.Context, kind string, limit int) ([]Job, error) {
+	v := url.Values{}
+	if kind != "" {
+		v.Set("kind", kind)
+	}
+	if limit > 0 {
+		v.Set("limit", strconv.Itoa(limit))
+	}
+	out := struct {
+		Jobs []Job `json:"jobs"`
+	}{Jobs: []Job{}}
+	return out.Jobs, a.c.Do(ctx, "GET", "/_admin/v1/jobs?"+v.Encode(), nil, &out)
+}
+
+// Job loads one job.
+func (a *Admin) Job(ctx context.Context, id string) (*Job, error) {
+	var out struct {
+		Job Job `json:"job"`
+	}
+	if err := a.c.Do(ctx, "GET", "/_admin/v1/jobs/"+url.PathEscape(id), nil, &out); err != nil {
+		return nil, err
+	}
+	return &out.Job, nil
+}
+
+// CancelJob cancels an unfinished job.
+func (a *Admin) CancelJob(ctx context.Context, id string) (*Job, error) {
+	var out struct {
+		Job Job `json:"job"`
+	}
+	if err := a.c.Do(ctx, "POST", "/_admin/v1/jobs/"+url.PathEscape(id)+"/cancel", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out.Job, nil
+}
+
 // doHeader is Client.Do that also answers the response headers (paging
 // cursors travel there, so that list answers stay plain arrays).
 func (a *Admin) doHeader(ctx context.Context, method, path string, body, out any) (http.Header, error) {

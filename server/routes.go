@@ -83,6 +83,10 @@ func (s *Server) adminAPI(r fiber.Router) {
 	r.Post("/keys/rewrap", s.audited("keys.rewrap"), s.adminRewrap)
 	r.Post("/purge", s.audited("purge"), s.adminPurge)
 	r.Get("/audit", s.adminAudit)
+	r.Post("/jobs", s.audited("jobs.create"), s.adminCreateJob)
+	r.Get("/jobs", s.adminListJobs)
+	r.Get("/jobs/:id", s.adminGetJob)
+	r.Post("/jobs/:id/cancel", s.audited("jobs.cancel"), s.adminCancelJob)
 }
 
 func joinOrigins(list []string) string {

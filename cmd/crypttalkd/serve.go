@@ -112,6 +112,7 @@ func start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*node, er
 	wctx, stop := context.WithCancel(ctx)
 	n.stopWork = stop
 	n.work.Go(func() { n.svc.RunPurge(wctx, b.locker, time.Second) })
+	n.work.Go(func() { n.svc.RunJobs(wctx, b.locker, time.Second) })
 	if n.fed != nil {
 		if err := n.fed.Start(wctx); err != nil {
 			n.shutdown(time.Second)

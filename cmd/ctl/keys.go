@@ -11,11 +11,18 @@ import (
 
 func newKeysCmd(o *options) *cobra.Command {
 	keys := noun("keys", "Master key operations")
-	keys.AddCommand(&cobra.Command{
+	var background, wait bool
+	rewrap := &cobra.Command{
 		Use:   "rewrap",
 		Short: "Re-wrap every data key under the active master key (resumable); exit 1 if any failed",
-		Args:  noArgs,
+		Long: `Without --background the request runs the whole re-wrap and answers when it is done.
+With --background it queues a rewrap job (ctl jobs): it runs on one node of the
+cluster, shows progress, and a node restart only delays it.`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if background {
+				return o.startJob(cmd, "rewrap", wait)
+			}
 			a, err := o.admin()
 			if err != nil {
 				return err
@@ -32,7 +39,10 @@ func newKeysCmd(o *options) *cobra.Command {
 			}
 			return nil
 		},
-	}, &cobra.Command{
+	}
+	rewrap.Flags().BoolVar(&background, "background", false, "run as a job (see ctl jobs)")
+	rewrap.Flags().BoolVar(&wait, "wait", false, "with --background: follow the job until it ends")
+	keys.AddCommand(rewrap, &cobra.Command{
 		Use:   "status",
 		Short: "Show the active master key version, the configured ones, data keys per master key version and file keys",
 		Args:  noArgs,

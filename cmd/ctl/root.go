@@ -99,7 +99,7 @@ func newRoot() *cobra.Command {
 		return cfg.names(), cobra.ShellCompDirectiveNoFileComp
 	})
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
-	root.AddCommand(newHealthCmd(o), newUsersCmd(o), newKeysCmd(o), newPurgeCmd(o), newAuditCmd(o), newStatsCmd(o), newLoginCmd(o), newProfilesCmd(o))
+	root.AddCommand(newHealthCmd(o), newUsersCmd(o), newKeysCmd(o), newPurgeCmd(o), newAuditCmd(o), newStatsCmd(o), newJobsCmd(o), newLoginCmd(o), newProfilesCmd(o))
 	return root
 }
 
@@ -149,8 +149,9 @@ func (o *options) confirm(cmd *cobra.Command, what string) error {
 	return nil
 }
 
-func isTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
+// isTerminal reports whether a stream (stdin, stderr) is a terminal.
+func isTerminal(stream any) bool {
+	f, ok := stream.(*os.File)
 	if !ok {
 		return false
 	}

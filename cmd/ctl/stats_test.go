@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -13,9 +14,11 @@ import (
 	"github.com/crypttalk/crypttalk/internal/testenv"
 )
 
-// jsonOut runs a command with -o json and decodes its answer.
+// jsonOut runs a command with -o json and decodes its answer into v,
+// zeroed first (decoding into a used map would merge).
 func (c *ctl) jsonOut(server, token string, v any, args ...string) {
 	c.t.Helper()
+	reflect.ValueOf(v).Elem().SetZero()
 	out := c.ok(server, token, append(args, "-o", "json")...)
 	if err := json.Unmarshal([]byte(out), v); err != nil {
 		c.t.Fatalf("ctl %v: %v\n%s", args, err, out)
