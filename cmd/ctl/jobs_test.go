@@ -1,9 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -42,10 +48,14 @@ func TestCtlJobSurvivesRestartRotationV1ToV2(t *testing.T) {
 		}
 		sent = append(sent, text)
 	}
+	pdf := make([]byte, 4000)
+	_, _ = rand.Read(pdf)
+	copy(pdf, "%PDF-1.7\n")
+	fileID := uploadFile(t, n, alice.Token, "@peer0:localhost", pdf)
 	var ks client.KeysStatus
 	c.jsonOut(srv, adminToken, &ks, "keys", "status")
 	under1 := ks.DataKeys["v1"]
-	if ks.Active != "v1" || under1 < 4 {
+	if ks.Active != "v1" || under1 < 5 || ks.FileKeys != 1 {
 		t.Fatalf("keys status before: %+v", ks)
 	}
 
@@ -93,9 +103,16 @@ func TestCtlJobSurvivesRestartRotationV1ToV2(t *testing.T) {
 	n.Start()
 	for i, text := range sent {
 		msgs, err := alice.GetMsg(ctx, client.GetMsgRequest{To: fmt.Sprintf("@peer%d:localhost", i)})
-		if err != nil || len(msgs) == 0 || msgs[len(msgs)-1].Message != text {
+		found := false
+		for _, m := range msgs {
+			found = found || m.Message == text
+		}
+		if err != nil || !found {
 			t.Fatalf("after v1 was removed, conversation %d: %v %+v", i, err, msgs)
 		}
+	}
+	if got := downloadFile(t, n, alice.Token, fileID); !bytes.Equal(got, pdf) {
+		t.Fatalf("after v1 was removed the file reads %d bytes, not the %d uploaded", len(got), len(pdf))
 	}
 	c.jsonOut(srv, adminToken, &ks, "keys", "status")
 	if _, ok := ks.DataKeys["v1"]; ok || len(ks.Configured) != 1 {
@@ -140,4 +157,46 @@ func setEnv(n *testenv.Node, kv string) {
 		}
 	}
 	n.Env = append(n.Env, kv)
+}
+
+// uploadFile sends data as a file to peer and answers the file id.
+func uploadFile(t *testing.T, n *testenv.Node, token, to string, data []byte) string {
+	t.Helper()
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	_ = w.WriteField("to", to)
+	part, _ := w.CreateFormFile("file", "report.pdf")
+	_, _ = part.Write(data)
+	_ = w.Close()
+	req, _ := http.NewRequest("POST", n.URL()+"/api/files/upload", &body)
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a struct {
+		FileID string `json:"file_id"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil || resp.StatusCode != 200 || a.FileID == "" {
+		t.Fatalf("upload: %d %v %+v", resp.StatusCode, err, a)
+	}
+	return a.FileID
+}
+
+func downloadFile(t *testing.T, n *testenv.Node, token, id string) []byte {
+	t.Helper()
+	req, _ := http.NewRequest("GET", n.URL()+"/api/files/download/"+id, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("download %s: %d %s", id, resp.StatusCode, b)
+	}
+	return b
 }
