@@ -20,7 +20,15 @@
 // Refusals are *Error values carrying an HTTP status, an errcode and one
 // of the Err* reasons. The signing key itself lives in vault.
 //
-// To be built (issue 10): the key fetcher and cache behind KeySource,
-// transaction results and dedupe, the durable outbox, discovery, the HTTP
-// routes and the wiring into chat.
+// The running part (issue 10):
+//
+//   - Node (node.go): New(Options), Start/Stop, Routes (inbound.go: the key
+//     document, PUT /send/{txnId} with per-origin limit, dedupe by (origin,
+//     txnId) and per-event results, /query/profile), and chat.Outbound
+//     (Wake, Ephemeral, QueryProfile);
+//   - the sender per destination (sender.go): lease, batches of 50,
+//     deterministic txn ids, backoff with jitter, metrics;
+//   - discovery (discovery.go): static peers, .well-known, allow/deny lists,
+//     addresses checked and pinned against SSRF; Client (client.go) signs
+//     every request; KeyFetcher (keyfetch.go) fetches and caches keys.
 package federation
