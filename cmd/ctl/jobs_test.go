@@ -200,3 +200,45 @@ func downloadFile(t *testing.T, n *testenv.Node, token, id string) []byte {
 	}
 	return b
 }
+
+// TestCtlJobFailsThenSucceedsWhenTheKeyIsBack follows the runbook of a
+// failed job: a rewrap while the version wrapping the keys is missing
+// fails with a count and exit 1; with the version back, a new job is done.
+func TestCtlJobFailsThenSucceedsWhenTheKeyIsBack(t *testing.T) {
+	t.Parallel()
+	v1, v2 := masterKey("v1"), masterKey("v2")
+	n, srv := startNode(t, "CRYPTTALK_MASTER_KEYS="+v1)
+	c := newCtl(t)
+	alice := register(t, n, "alice")
+	register(t, n, "bob")
+	if _, err := alice.AddMsg(context.Background(), "@bob:localhost", "under v1", ""); err != nil {
+		t.Fatal(err)
+	}
+	var ks client.KeysStatus
+	c.jsonOut(srv, adminToken, &ks, "keys", "status")
+	keys := ks.DataKeys["v1"]
+
+	setEnv(n, "CRYPTTALK_MASTER_KEYS="+v2) // v1 removed too early
+	n.Stop()
+	n.Start()
+	if out := c.ok(srv, adminToken, "keys", "status"); !strings.Contains(out, "NOT CONFIGURED") {
+		t.Fatalf("keys status does not flag v1:\n%s", out)
+	}
+	out, msg, code := c.run("", "--server", srv, "--token", adminToken, "jobs", "start", "rewrap", "--wait", "-o", "json")
+	var j client.Job
+	if code != 1 || jsonUnmarshal(out, &j) != nil || j.State != "failed" || j.Failed != keys || j.Done != 0 || !strings.Contains(msg, "failed") {
+		t.Fatalf("rewrap without v1: exit %d %+v\n%s%s", code, j, out, msg)
+	}
+
+	setEnv(n, "CRYPTTALK_MASTER_KEYS="+v1+","+v2)
+	n.Stop()
+	n.Start()
+	c.jsonOut(srv, adminToken, &j, "jobs", "start", "rewrap", "--wait")
+	if j.State != "done" || j.Done != keys || j.Failed != 0 {
+		t.Fatalf("rewrap with v1 back: %+v", j)
+	}
+	c.jsonOut(srv, adminToken, &ks, "keys", "status")
+	if ks.DataKeys["v1"] != 0 {
+		t.Fatalf("keys status: %+v", ks)
+	}
+}
