@@ -170,6 +170,9 @@ func (c *Client) QueryProfile(ctx context.Context, userID string) (chat.ProfileV
 		return chat.ProfileView{}, chat.Invalid("not a user id: " + userID)
 	}
 	b, err := c.Do(ctx, dest, http.MethodGet, "/_crypttalk/federation/v1/query/profile?user_id="+url.QueryEscape(userID), nil, true, MaxProfileBytes)
+	if errors.Is(err, ErrServerNotAllowed) {
+		return chat.ProfileView{}, chat.NotFound("federation with " + dest + " is not allowed")
+	}
 	var pe *PeerError
 	if errors.As(err, &pe) && pe.Status == http.StatusNotFound && pe.Code == chat.CodeNotFound {
 		return chat.ProfileView{}, chat.NotFound("unknown user")

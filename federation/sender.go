@@ -163,6 +163,11 @@ func (s *sender) sendBatch(ctx context.Context, items []store.OutboxItem) (d tim
 			}
 			n.m.dropped.WithLabelValues(s.dest).Inc()
 			n.log.WarnContext(ctx, "federation event refused by the destination; dropped", "destination", s.dest, "item", items[0].ID, "err", err)
+		case errors.Is(err, ErrServerNotAllowed):
+			// The operator's lists forbid the destination: its items can
+			// never go, and must not sit in the outbox for ever.
+			n.m.dropped.WithLabelValues(s.dest).Add(float64(len(events)))
+			n.log.WarnContext(ctx, "federation events dropped: destination not allowed", "destination", s.dest, "events", len(events))
 		case err != nil:
 			return s.fail(ctx, err), true
 		default:

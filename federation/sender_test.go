@@ -229,3 +229,22 @@ func TestBackoffAndTxnID(t *testing.T) {
 		t.Fatalf("txn ids %s %s", x, y)
 	}
 }
+
+// TestSenderDropsForDeniedDestination: items for a server the operator
+// denies are dropped, not retried for ever; its users are unknown.
+func TestSenderDropsForDeniedDestination(t *testing.T) {
+	t.Parallel()
+	a, b := pair(t, func(o *Options) { o.Config.DenyServers = []string{"b.example"} }, nil)
+	b.chat.profiles["@bob:b.example"] = profile("@bob:b.example", "Bob")
+	enqueue(t, a, 0, 3)
+	start(t, a)
+	if !testenv.Poll(waitLimit, func() bool { return a.queue.depth("b.example") == 0 }) {
+		t.Fatal("items for a denied destination kept")
+	}
+	if got := testutil.ToFloat64(a.node.m.dropped.WithLabelValues("b.example")); got != 3 || len(b.chat.events()) != 0 {
+		t.Fatalf("dropped %v, b received %d", got, len(b.chat.events()))
+	}
+	if _, err := a.node.QueryProfile(context.Background(), "@bob:b.example"); !isGone(err) {
+		t.Fatalf("profile of a denied server's user: %v", err)
+	}
+}
