@@ -62,6 +62,24 @@ func (c *Client) Keys() *vault.SigningKeys { return c.keys.Load() }
 // body of a 2xx answer read within limit bytes; any other answer is a
 // *PeerError.
 func (c *Client) Do(ctx context.Context, dest, method, pathQuery string, body []byte, sign bool, limit int64) ([]byte, error) {
+	resp, err := c.open(ctx, dest, method, pathQuery, body, sign)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("federation: answer of %s over %d bytes", dest, limit)
+	}
+	return b, nil
+}
+
+// open sends the request and returns a 2xx response with its body unread;
+// any other answer is a *PeerError.
+func (c *Client) open(ctx context.Context, dest, method, pathQuery string, body []byte, sign bool) (*http.Response, error) {
 	t, err := c.Resolver.Resolve(ctx, dest)
 	if err != nil {
 		return nil, err
@@ -93,29 +111,38 @@ func (c *Client) Do(ctx context.Context, dest, method, pathQuery string, body []
 	if err != nil {
 		return nil, err
 	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	pe := &PeerError{Server: dest, Status: resp.StatusCode}
+	var eb struct {
+		Errcode string `json:"errcode"`
+		Msg     string `json:"msg"`
+	}
+	if json.Unmarshal(b, &eb) == nil {
+		pe.Code, pe.Msg = eb.Errcode, truncate(eb.Msg, 200)
+	}
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+		pe.RetryAfter = time.Duration(min(s, 3600)) * time.Second
+	}
+	return nil, pe
+}
+
+// FetchMedia gets a file of origin for one of our users (signed GET
+// /media/{fileId}); the caller reads and closes the body, and checks size
+// and type. A peer's 404 is a *chat.Error NotFound.
+func (c *Client) FetchMedia(ctx context.Context, origin, fileID string) (io.ReadCloser, error) {
+	resp, err := c.open(ctx, origin, http.MethodGet, "/_crypttalk/federation/v1/media/"+url.PathEscape(fileID), nil, true)
+	var pe *PeerError
+	if errors.As(err, &pe) && pe.Status == http.StatusNotFound {
+		return nil, chat.NotFound("the origin has no such file")
+	}
 	if err != nil {
 		return nil, err
 	}
-	if resp.StatusCode/100 != 2 {
-		pe := &PeerError{Server: dest, Status: resp.StatusCode}
-		var eb struct {
-			Errcode string `json:"errcode"`
-			Msg     string `json:"msg"`
-		}
-		if json.Unmarshal(b, &eb) == nil {
-			pe.Code, pe.Msg = eb.Errcode, truncate(eb.Msg, 200)
-		}
-		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
-			pe.RetryAfter = time.Duration(min(s, 3600)) * time.Second
-		}
-		return nil, pe
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("federation: answer of %s over %d bytes", dest, limit)
-	}
-	return b, nil
+	return resp.Body, nil
 }
 
 func truncate(s string, n int) string {

@@ -21,13 +21,21 @@ const (
 	PathKeys    = "/_crypttalk/key/v1/server"
 	PathSend    = "/_crypttalk/federation/v1/send/:txnId"
 	PathProfile = "/_crypttalk/federation/v1/query/profile"
+	PathMedia   = "/_crypttalk/federation/v1/media/:fileId"
 )
+
+// MediaSource is the optional part of Chat that serves our files to the
+// servers of their recipients; *chat.Service implements it.
+type MediaSource interface {
+	LocalMedia(ctx context.Context, origin, fileID string) (*chat.Download, error)
+}
 
 // Routes mounts the federation routes at their absolute paths on r.
 func (n *Node) Routes(r fiber.Router) {
 	r.Get(PathKeys, n.handleKeys)
 	r.Put(PathSend, n.handleSend)
 	r.Get(PathProfile, n.handleProfile)
+	r.Get(PathMedia, n.handleMedia)
 }
 
 type errorBody struct {
@@ -217,4 +225,29 @@ func (n *Node) handleProfile(c *fiber.Ctx) error {
 		return answerErr(c, err)
 	}
 	return c.JSON(p)
+}
+
+// handleMedia is GET /media/{fileId}: the bytes of a file sent by one of
+// our users to a user of the asking server (chat decides), streamed.
+func (n *Node) handleMedia(c *fiber.Ctx) error {
+	origin, err := n.authenticate(c, nil)
+	if err != nil {
+		return answerErr(c, err)
+	}
+	ms, ok := n.o.Chat.(MediaSource)
+	if !ok {
+		return refuse(c, http.StatusNotFound, chat.CodeNotFound, "this server does not serve media")
+	}
+	d, err := ms.LocalMedia(c.UserContext(), origin, c.Params("fileId"))
+	if err != nil {
+		return answerErr(c, err)
+	}
+	r, err := d.Open(c.UserContext(), 0)
+	if err != nil {
+		return answerErr(c, err)
+	}
+	c.Set(fiber.HeaderContentType, d.Mime)
+	c.Set("X-Content-Type-Options", "nosniff")
+	// fasthttp closes r once the body is sent.
+	return c.SendStream(r, int(d.Size))
 }

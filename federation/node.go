@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"runtime/debug"
 	"sync"
@@ -82,7 +83,10 @@ type Node struct {
 	sub     pubsub.Subscription
 }
 
-var _ chat.Outbound = (*Node)(nil)
+var (
+	_ chat.Outbound     = (*Node)(nil)
+	_ chat.MediaFetcher = (*Node)(nil)
+)
 
 // New makes a node; Start runs its senders.
 func New(o Options) (*Node, error) {
@@ -315,6 +319,11 @@ func (n *Node) Ephemeral(ctx context.Context, dest string, ev chat.RemoteEvent) 
 // QueryProfile implements chat.Outbound.
 func (n *Node) QueryProfile(ctx context.Context, userID string) (chat.ProfileView, error) {
 	return n.client.QueryProfile(ctx, userID)
+}
+
+// FetchMedia implements chat.MediaFetcher.
+func (n *Node) FetchMedia(ctx context.Context, origin, fileID string) (io.ReadCloser, error) {
+	return n.client.FetchMedia(ctx, origin, fileID)
 }
 
 // sign makes the federation event of a chat event.

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/crypttalk/crypttalk/chat"
 	"github.com/crypttalk/crypttalk/internal/testenv"
 	"github.com/crypttalk/crypttalk/store"
 )
@@ -247,4 +249,29 @@ func TestSenderDropsForDeniedDestination(t *testing.T) {
 	if _, err := a.node.QueryProfile(context.Background(), "@bob:b.example"); !isGone(err) {
 		t.Fatalf("profile of a denied server's user: %v", err)
 	}
+}
+
+// mediaChat serves no file at all, but says so as chat does.
+type mediaChat struct{ *fakeChat }
+
+func (mediaChat) LocalMedia(context.Context, string, string) (*chat.Download, error) {
+	return nil, chat.NotFound("unknown file")
+}
+
+func TestMediaRefusals(t *testing.T) {
+	t.Parallel()
+	a, b := pair(t, nil, nil)
+	ctx := context.Background()
+	if _, err := a.node.FetchMedia(ctx, "b.example", "f1"); !isGone(err) {
+		t.Fatalf("server without media: %v, want NotFound", err)
+	}
+	b.node.o.Chat = mediaChat{b.chat}
+	if _, err := a.node.FetchMedia(ctx, "b.example", "f1"); !isGone(err) {
+		t.Fatalf("unknown file: %v, want NotFound", err)
+	}
+	resp, err := http.Get(b.url + "/_crypttalk/federation/v1/media/f1")
+	if err != nil || resp.StatusCode != 401 {
+		t.Fatalf("unsigned media request: %v %v", resp, err)
+	}
+	resp.Body.Close()
 }
