@@ -381,6 +381,27 @@ func (a *Admin) CancelJob(ctx context.Context, id string) (*Job, error) {
 	return &out.Job, nil
 }
 
+// NoticeReport is the answer of a server notice.
+type NoticeReport struct {
+	Sent    int      `json:"sent"`
+	Skipped int      `json:"skipped"`
+	Failed  []string `json:"failed"`
+}
+
+// SendNotice sends text from the server's notices account to users, or to
+// every active user with all.
+func (a *Admin) SendNotice(ctx context.Context, users []string, all bool, text string) (*NoticeReport, error) {
+	var out NoticeReport
+	body := map[string]any{"to": users, "all": all, "text": text}
+	if err := a.c.Do(ctx, "POST", "/_admin/v1/notices", body, &out); err != nil {
+		return nil, err
+	}
+	if out.Failed == nil {
+		out.Failed = []string{}
+	}
+	return &out, nil
+}
+
 // doHeader is Client.Do that also answers the response headers (paging
 // cursors travel there, so that list answers stay plain arrays).
 func (a *Admin) doHeader(ctx context.Context, method, path string, body, out any) (http.Header, error) {

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"strings"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/crypttalk/crypttalk/chat"
@@ -133,4 +135,29 @@ func (s *Server) adminKeysStatus(c *fiber.Ctx) error {
 	}
 	ring := s.svc.Keyring()
 	return ok(c, fiber.Map{"active": ring.Active(), "configured": ring.Versions(), "data_keys": n.DataKeys, "file_keys": n.FileKeys})
+}
+
+// adminNotice sends a server notice to named users or to everyone.
+func (s *Server) adminNotice(c *fiber.Ctx) error {
+	var in struct {
+		To   []string `json:"to"`
+		All  bool     `json:"all"`
+		Text string   `json:"text"`
+	}
+	if err := s.decode(c, &in); err != nil {
+		return err
+	}
+	if len(in.To) > 1000 {
+		return chat.Invalid("at most 1000 users at once; use all for everyone")
+	}
+	target := "all"
+	if !in.All {
+		target = strings.Join(in.To, ",")
+	}
+	c.Locals(localsAuditTarget, target)
+	rep, err := s.svc.SendNotice(c.UserContext(), in.To, in.All, in.Text)
+	if err != nil {
+		return err
+	}
+	return ok(c, fiber.Map{"sent": rep.Sent, "skipped": rep.Skipped, "failed": rep.Failed})
 }

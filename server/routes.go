@@ -87,6 +87,7 @@ func (s *Server) adminAPI(r fiber.Router) {
 	r.Get("/jobs", s.adminListJobs)
 	r.Get("/jobs/:id", s.adminGetJob)
 	r.Post("/jobs/:id/cancel", s.audited("jobs.cancel"), s.adminCancelJob)
+	r.Post("/notices", s.audited("notice.send"), s.adminNotice)
 }
 
 func joinOrigins(list []string) string {
