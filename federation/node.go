@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -140,7 +141,13 @@ func (n *Node) Start(ctx context.Context) error {
 	n.ctx, n.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	n.mu.Unlock()
 	if n.o.Bus != nil {
-		sub, err := n.o.Bus.Subscribe(ctx, wakeTopic, func(_ string, payload []byte) { n.localWake(string(payload)) })
+		sub, err := n.o.Bus.Subscribe(ctx, wakeTopic, func(_ string, payload []byte) {
+			if dest, ok := strings.CutPrefix(string(payload), retryPrefix); ok {
+				n.localRetry(dest)
+				return
+			}
+			n.localWake(string(payload))
+		})
 		if err != nil {
 			n.cancel()
 			return fmt.Errorf("federation: subscribe: %w", err)
@@ -256,6 +263,32 @@ func (n *Node) Wake(dest string) {
 		case n.busWake <- dest:
 		default: // the scan finds it
 		}
+	}
+}
+
+// retryPrefix marks a Retry on the wake topic (server names hold no "!").
+const retryPrefix = "!retry:"
+
+// Retry ends dest's backoff on every node and sends now (ctl federation
+// retry). The store's failure record is replaced by the next attempt's
+// outcome.
+func (n *Node) Retry(dest string) {
+	n.localRetry(dest)
+	if n.o.Bus != nil {
+		select {
+		case n.busWake <- retryPrefix + dest:
+		default:
+		}
+	}
+}
+
+func (n *Node) localRetry(dest string) {
+	if s := n.sender(dest); s != nil {
+		s.resetBackoff()
+		s.mu.Lock()
+		s.adoptAfter = time.Now() // also when this node had no backoff: another node's record
+		s.mu.Unlock()
+		s.poke()
 	}
 }
 

@@ -30,6 +30,10 @@ type sender struct {
 	attempts int
 	next     time.Time
 	isolate  int
+	// adoptAfter: the time of an operator's Retry; for RetryMax after it
+	// the store's failure records (all older than the Retry, or this
+	// node's own) are not adopted.
+	adoptAfter time.Time
 }
 
 func newSender(n *Node, dest string) *sender {
@@ -48,6 +52,9 @@ func (s *sender) poke() {
 func (s *sender) adopt(st store.OutboxStats) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if time.Now().Before(s.adoptAfter.Add(s.n.o.Config.RetryMax)) {
+		return // every record noted before the Retry is due by then
+	}
 	if st.NextAttempt.After(s.next) {
 		s.next = st.NextAttempt
 		s.attempts = max(s.attempts, st.Attempts)
@@ -59,6 +66,9 @@ func (s *sender) resetBackoff() bool {
 	defer s.mu.Unlock()
 	was := s.attempts > 0
 	s.attempts, s.next = 0, time.Time{}
+	if was {
+		s.adoptAfter = time.Now()
+	}
 	return was
 }
 

@@ -275,3 +275,22 @@ func TestMediaRefusals(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// TestRetryEndsBackoff: after failures with a long backoff, Retry sends at
+// once (ctl federation retry DEST).
+func TestRetryEndsBackoff(t *testing.T) {
+	t.Parallel()
+	a, b := pair(t, func(o *Options) { o.Config.RetryMin, o.Config.RetryMax = time.Hour, time.Hour }, nil)
+	b.chat.setRefuse(errors.New("store down"))
+	enqueue(t, a, 0, 2)
+	start(t, a)
+	if !testenv.Poll(waitLimit, func() bool { return testutil.ToFloat64(a.node.m.failed.WithLabelValues("b.example")) >= 1 }) {
+		t.Fatal("no failure")
+	}
+	b.chat.setRefuse(nil)
+	a.node.Retry("b.example")
+	if !testenv.Poll(waitLimit, func() bool { return a.queue.depth("b.example") == 0 }) {
+		t.Fatal("Retry did not end the backoff")
+	}
+	checkInOrder(t, bodies(b), 2)
+}
