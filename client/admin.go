@@ -381,6 +381,20 @@ func (a *Admin) CancelJob(ctx context.Context, id string) (*Job, error) {
 	return &out.Job, nil
 }
 
+// VerifyReport counts, per master key version, the data keys that open
+// under the node's keyring and those that do not.
+type VerifyReport struct {
+	Opened    map[string]int64 `json:"opened"`
+	Failed    map[string]int64 `json:"failed"`
+	FailedIDs []string         `json:"failed_ids"`
+}
+
+// VerifyKeys unwraps every data key with the node's keyring.
+func (a *Admin) VerifyKeys(ctx context.Context) (*VerifyReport, error) {
+	var out VerifyReport
+	return &out, a.c.Do(ctx, "POST", "/_admin/v1/keys/verify", nil, &out)
+}
+
 // NoticeReport is the answer of a server notice.
 type NoticeReport struct {
 	Sent    int      `json:"sent"`

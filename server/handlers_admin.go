@@ -165,3 +165,12 @@ func (s *Server) adminAudit(c *fiber.Ctx) error {
 	}
 	return ok(c, fiber.Map{"entries": entries})
 }
+
+// adminKeysVerify unwraps every data key with the node's keyring.
+func (s *Server) adminKeysVerify(c *fiber.Ctx) error {
+	rep, err := s.svc.VerifyKeys(c.UserContext())
+	if err != nil {
+		return err
+	}
+	return ok(c, fiber.Map{"opened": rep.Opened, "failed": rep.Failed, "failed_ids": rep.FailedIDs})
+}

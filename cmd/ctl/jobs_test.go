@@ -111,6 +111,11 @@ func TestCtlJobSurvivesRestartRotationV1ToV2(t *testing.T) {
 			t.Fatalf("after v1 was removed, conversation %d: %v %+v", i, err, msgs)
 		}
 	}
+	var vr client.VerifyReport
+	c.jsonOut(srv, adminToken, &vr, "keys", "verify")
+	if vr.Opened["v2"] != under1 || len(vr.Failed) != 0 {
+		t.Fatalf("keys verify without v1: %+v", vr)
+	}
 	if got := downloadFile(t, n, alice.Token, fileID); !bytes.Equal(got, pdf) {
 		t.Fatalf("after v1 was removed the file reads %d bytes, not the %d uploaded", len(got), len(pdf))
 	}
@@ -224,7 +229,12 @@ func TestCtlJobFailsThenSucceedsWhenTheKeyIsBack(t *testing.T) {
 	if out := c.ok(srv, adminToken, "keys", "status"); !strings.Contains(out, "NOT CONFIGURED") {
 		t.Fatalf("keys status does not flag v1:\n%s", out)
 	}
-	out, msg, code := c.run("", "--server", srv, "--token", adminToken, "jobs", "start", "rewrap", "--wait", "-o", "json")
+	var vr client.VerifyReport
+	out, msg, code := c.run("", "--server", srv, "--token", adminToken, "keys", "verify", "-o", "json")
+	if code != 1 || jsonUnmarshal(out, &vr) != nil || vr.Failed["v1"] != keys || len(vr.FailedIDs) != int(keys) || !strings.Contains(msg, "do not open") {
+		t.Fatalf("keys verify without v1: exit %d %+v %s", code, vr, msg)
+	}
+	out, msg, code = c.run("", "--server", srv, "--token", adminToken, "jobs", "start", "rewrap", "--wait", "-o", "json")
 	var j client.Job
 	if code != 1 || jsonUnmarshal(out, &j) != nil || j.State != "failed" || j.Failed != keys || j.Done != 0 || !strings.Contains(msg, "failed") {
 		t.Fatalf("rewrap without v1: exit %d %+v\n%s%s", code, j, out, msg)
@@ -240,5 +250,9 @@ func TestCtlJobFailsThenSucceedsWhenTheKeyIsBack(t *testing.T) {
 	c.jsonOut(srv, adminToken, &ks, "keys", "status")
 	if ks.DataKeys["v1"] != 0 {
 		t.Fatalf("keys status: %+v", ks)
+	}
+	c.jsonOut(srv, adminToken, &vr, "keys", "verify")
+	if vr.Opened["v2"] != keys || len(vr.Failed) != 0 {
+		t.Fatalf("keys verify after the rewrap: %+v", vr)
 	}
 }

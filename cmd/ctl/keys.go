@@ -42,7 +42,45 @@ cluster, shows progress, and a node restart only delays it.`,
 	}
 	rewrap.Flags().BoolVar(&background, "background", false, "run as a job (see ctl jobs)")
 	rewrap.Flags().BoolVar(&wait, "wait", false, "with --background: follow the job until it ends")
-	keys.AddCommand(rewrap, &cobra.Command{
+	verify := &cobra.Command{
+		Use:   "verify",
+		Short: "Unwrap every data key with the node's configured keyring; exit 1 if any does not open",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := o.admin()
+			if err != nil {
+				return err
+			}
+			r, err := a.VerifyKeys(cmd.Context())
+			if err != nil {
+				return err
+			}
+			var versions []string
+			for v := range r.Opened {
+				versions = append(versions, v)
+			}
+			for v := range r.Failed {
+				if _, ok := r.Opened[v]; !ok {
+					versions = append(versions, v)
+				}
+			}
+			slices.Sort(versions)
+			rows := make([][]string, 0, len(versions))
+			var failed int64
+			for _, v := range versions {
+				failed += r.Failed[v]
+				rows = append(rows, []string{v, strconv.FormatInt(r.Opened[v], 10), strconv.FormatInt(r.Failed[v], 10)})
+			}
+			if err := o.print(cmd.OutOrStdout(), r, []string{"MASTER_VERSION", "OPENED", "FAILED"}, rows); err != nil {
+				return err
+			}
+			if failed > 0 {
+				return fmt.Errorf("%d data keys do not open under the configured keyring (first: %s); put the missing master key version back", failed, strings.Join(r.FailedIDs[:min(3, len(r.FailedIDs))], ", "))
+			}
+			return nil
+		},
+	}
+	keys.AddCommand(rewrap, verify, &cobra.Command{
 		Use:   "status",
 		Short: "Show the active master key version, the configured ones, data keys per master key version and file keys",
 		Args:  noArgs,
