@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/crypttalk/crypttalk/chat"
+	"github.com/crypttalk/crypttalk/internal/testenv"
 	"github.com/crypttalk/crypttalk/pubsub"
 	"github.com/crypttalk/crypttalk/pubsub/local"
 	"github.com/crypttalk/crypttalk/store"
@@ -103,20 +104,24 @@ func (e *txnEnv) wantEventsAfterSentinel(t *testing.T, want int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+	before := -1
+	came := testenv.Poll(10*time.Second, func() bool {
 		e.mu.Lock()
-		got := append([]string(nil), e.received...)
-		e.mu.Unlock()
-		for i, p := range got {
+		defer e.mu.Unlock()
+		for i, p := range e.received {
 			if strings.Contains(p, sentinel.ID) {
-				if int64(i) != want {
-					t.Fatalf("bob's topic carried %d events before the sentinel, want %d", i, want)
-				}
-				return
+				before = i
+				return true
 			}
 		}
+		return false
+	})
+	if !came {
+		t.Fatal("the sentinel's event never came")
 	}
-	t.Fatal("the sentinel's event never came")
+	if int64(before) != want {
+		t.Fatalf("bob's topic carried %d events before the sentinel, want %d", before, want)
+	}
 }
 
 func (e *txnEnv) history(t *testing.T) []*chat.MessageView {
