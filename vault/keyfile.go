@@ -111,11 +111,9 @@ func parseKeyFile(body string) (spec, active string, err error) {
 	return spec, active, nil
 }
 
-// writeKeyFile writes ring to a fresh temporary file (0600 from the
-// start, so the keys are never readable by others), syncs it, then moves
-// it into place: by rename when replace, else by link, which fails with
-// fs.ErrExist rather than overwrite keys another process just created.
-func writeKeyFile(path string, ring *Keyring, replace bool) (err error) {
+// writeKeyFile writes ring's key file the way every secret file is
+// written (writeSecretFile): 0600 from the start, synced, moved into place.
+func writeKeyFile(path string, ring *Keyring, replace bool) error {
 	if len(ring.order) == 0 {
 		return errors.New("vault: refusing to write an empty keyring")
 	}
@@ -123,31 +121,7 @@ func writeKeyFile(path string, ring *Keyring, replace bool) (err error) {
 	if ring.active != ring.order[len(ring.order)-1] {
 		body += "active=" + ring.active + "\n"
 	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+keyFileName+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("vault: write key file: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // after a rename or a link, it is gone or a spare name
-	_, err = tmp.WriteString(body)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("vault: write key file: %w", err)
-	}
-	if replace {
-		err = os.Rename(tmp.Name(), path)
-	} else {
-		err = os.Link(tmp.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("vault: write key file: %w", err)
-	}
-	return syncDir(dir)
+	return writeSecretFile(path, body, replace)
 }
 
 // syncDir makes a new directory entry durable, so a crash cannot leave
