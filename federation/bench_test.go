@@ -4,8 +4,10 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/crypttalk/crypttalk/federation/canonicaljson"
+	"github.com/crypttalk/crypttalk/internal/testenv"
 )
 
 // The cost of what every federated message pays: sign on one side, verify
@@ -54,4 +56,22 @@ func BenchmarkCanonical64KiB(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkFederatedDelivery: events queued on a.example until b.example
+// has applied them, over loopback HTTP (signing, transactions of 50,
+// verification; fakes for chat and store): the transport's own cost.
+func BenchmarkFederatedDelivery(b *testing.B) {
+	b.ReportAllocs()
+	a, peer := pair(b, nil, nil)
+	if err := a.node.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	enqueue(b, a, 0, b.N)
+	a.node.Wake("b.example")
+	if !testenv.Poll(10*time.Minute, func() bool { return a.queue.depth("b.example") == 0 && len(peer.chat.events()) >= b.N }) {
+		b.Fatal("not delivered")
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }

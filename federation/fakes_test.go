@@ -249,12 +249,12 @@ type testServer struct {
 }
 
 // startServer serves a node named name; peers are filled in by link.
-func startServer(t *testing.T, name string, peers map[string]string, tune func(*Options)) *testServer {
+func startServer(t testing.TB, name string, peers map[string]string, tune func(*Options)) *testServer {
 	t.Helper()
 	return startServerAt(t, "127.0.0.1:0", name, peers, tune)
 }
 
-func startServerAt(t *testing.T, addr, name string, peers map[string]string, tune func(*Options)) *testServer {
+func startServerAt(t testing.TB, addr, name string, peers map[string]string, tune func(*Options)) *testServer {
 	t.Helper()
 	key := newKey(t, "k1")
 	ts := &testServer{name: name, key: key, chat: newFakeChat(), queue: newFakeQueue()}
@@ -287,7 +287,7 @@ func startServerAt(t *testing.T, addr, name string, peers map[string]string, tun
 }
 
 // pair starts a.example and b.example knowing each other.
-func pair(t *testing.T, tuneA, tuneB func(*Options)) (a, b *testServer) {
+func pair(t testing.TB, tuneA, tuneB func(*Options)) (a, b *testServer) {
 	t.Helper()
 	pa, pb := map[string]string{}, map[string]string{}
 	a = startServer(t, "a.example", pa, tuneA)
@@ -304,7 +304,7 @@ func evFor(i int) chat.RemoteEvent {
 func profile(id, name string) chat.ProfileView { return chat.ProfileView{UserID: id, Username: name} }
 
 // enqueue puts n text events from alice@a to bob@b into a's outbox.
-func enqueue(t *testing.T, a *testServer, from, n int) {
+func enqueue(t testing.TB, a *testServer, from, n int) {
 	t.Helper()
 	for i := from; i < from+n; i++ {
 		p, _ := json.Marshal(evFor(i))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -291,6 +292,31 @@ func TestRetryEndsBackoff(t *testing.T) {
 	a.node.Retry("b.example")
 	if !testenv.Poll(waitLimit, func() bool { return a.queue.depth("b.example") == 0 }) {
 		t.Fatal("Retry did not end the backoff")
+	}
+	checkInOrder(t, bodies(b), 2)
+}
+
+// panicChat panics on the first Outgoing, as a bad item might.
+type panicChat struct {
+	*fakeChat
+	once sync.Once
+}
+
+func (c *panicChat) Outgoing(ctx context.Context, it store.OutboxItem) (chat.RemoteEvent, error) {
+	c.once.Do(func() { panic("bad item") })
+	return c.fakeChat.Outgoing(ctx, it)
+}
+
+// TestSenderSurvivesPanic: a panic in a sender is recovered, the sender
+// starts again and delivers; Stop still joins everything.
+func TestSenderSurvivesPanic(t *testing.T) {
+	t.Parallel()
+	a, b := pair(t, nil, nil)
+	a.node.o.Chat = &panicChat{fakeChat: a.chat}
+	enqueue(t, a, 0, 2)
+	start(t, a)
+	if !testenv.Poll(waitLimit, func() bool { return a.queue.depth("b.example") == 0 }) {
+		t.Fatal("not delivered after a panic")
 	}
 	checkInOrder(t, bodies(b), 2)
 }
