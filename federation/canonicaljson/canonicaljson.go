@@ -32,6 +32,8 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/crypttalk/crypttalk/internal/jsonx"
 )
 
 // ErrCode is the errcode of the contract for JSON this package refuses.
@@ -371,25 +373,7 @@ func (p *parser) escape(sb *strings.Builder) error {
 // simpleEscapes are JSON's two-character escapes and what they stand for.
 var simpleEscapes = map[byte]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
 
-func (p *parser) hex4(at int) (rune, bool) {
-	if at+4 > len(p.in) {
-		return 0, false
-	}
-	var r rune
-	for _, c := range p.in[at : at+4] {
-		switch {
-		case c >= '0' && c <= '9':
-			r = r<<4 | rune(c-'0')
-		case c >= 'a' && c <= 'f':
-			r = r<<4 | rune(c-'a'+10)
-		case c >= 'A' && c <= 'F':
-			r = r<<4 | rune(c-'A'+10)
-		default:
-			return 0, false
-		}
-	}
-	return r, true
-}
+func (p *parser) hex4(at int) (rune, bool) { return jsonx.Hex4(p.in, at) }
 
 // appendString writes s with only the escapes the Matrix grammar allows.
 func appendString(out []byte, s string) []byte {

@@ -101,12 +101,12 @@ func CheckText(b []byte) error {
 			inString = false
 		case '\\':
 			if i+1 < len(b) && b[i+1] == 'u' {
-				r, ok := hex4(b, i+2)
+				r, ok := Hex4(b, i+2)
 				switch {
 				case ok && r >= 0xD800 && r < 0xDC00: // high: a low one must follow
 					lo, ok2 := rune(0), false
 					if i+7 < len(b) && b[i+6] == '\\' && b[i+7] == 'u' {
-						lo, ok2 = hex4(b, i+8)
+						lo, ok2 = Hex4(b, i+8)
 					}
 					if !ok2 || lo < 0xDC00 || lo > 0xDFFF {
 						return ErrNotUTF8
@@ -123,7 +123,8 @@ func CheckText(b []byte) error {
 	return nil
 }
 
-func hex4(b []byte, at int) (rune, bool) {
+// Hex4 reads the four hex digits of a \uXXXX escape at b[at:].
+func Hex4(b []byte, at int) (rune, bool) {
 	if at+4 > len(b) {
 		return 0, false
 	}
