@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -102,7 +103,11 @@ func (n *Node) handleKeys(c *fiber.Ctx) error {
 
 // authenticate checks the X-CryptTalk header and the allow/deny lists.
 func (n *Node) authenticate(c *fiber.Ctx, body []byte) (string, error) {
-	origin, err := n.verifier.VerifyRequest(c.UserContext(), c.Method(), string(c.Request().RequestURI()), body, c.Get(fiber.HeaderAuthorization))
+	// Fiber's strings point into buffers that fasthttp reuses after the
+	// handler; what is parsed from the header may be kept (key cache,
+	// sender map), so it is copied first.
+	origin, err := n.verifier.VerifyRequest(c.UserContext(), c.Method(), string(c.Request().RequestURI()), body,
+		strings.Clone(c.Get(fiber.HeaderAuthorization)))
 	if err != nil {
 		return "", err
 	}
@@ -115,7 +120,7 @@ func (n *Node) authenticate(c *fiber.Ctx, body []byte) (string, error) {
 // handleSend is PUT /send/{txnId} (docs/FEDERATION.md, "Transactions").
 func (n *Node) handleSend(c *fiber.Ctx) error {
 	ctx := c.UserContext()
-	txnID := c.Params("txnId")
+	txnID := strings.Clone(c.Params("txnId"))
 	if !ValidTxnID(txnID) {
 		n.m.inbound.WithLabelValues("refused").Inc()
 		return refuse(c, http.StatusBadRequest, codeInvalid, "txnId must be 1 to 255 of A-Z a-z 0-9 . _ ~ -")
@@ -150,7 +155,12 @@ func (n *Node) handleSend(c *fiber.Ctx) error {
 	}
 	result, err := n.receive(ctx, origin, body)
 	if err != nil {
-		n.m.inbound.WithLabelValues("refused").Inc()
+		outcome := "refused"
+		var fe *Error
+		if !errors.As(err, &fe) {
+			outcome = "error" // ours: 503, retried by the sender
+		}
+		n.m.inbound.WithLabelValues(outcome).Inc()
 		return answerErr(c, err)
 	}
 	if err := n.o.Queue.PutInboundTxn(ctx, origin, txnID, result); errors.Is(err, store.ErrConflict) {
@@ -216,7 +226,7 @@ func (n *Node) handleProfile(c *fiber.Ctx) error {
 	if _, err := n.authenticate(c, nil); err != nil {
 		return answerErr(c, err)
 	}
-	userID := c.Query("user_id")
+	userID := strings.Clone(c.Query("user_id"))
 	if ServerOf(userID) != n.o.ServerName {
 		return refuse(c, http.StatusNotFound, chat.CodeNotFound, "user_id is not a user of "+n.o.ServerName)
 	}
@@ -238,7 +248,7 @@ func (n *Node) handleMedia(c *fiber.Ctx) error {
 	if !ok {
 		return refuse(c, http.StatusNotFound, chat.CodeNotFound, "this server does not serve media")
 	}
-	d, err := ms.LocalMedia(c.UserContext(), origin, c.Params("fileId"))
+	d, err := ms.LocalMedia(c.UserContext(), origin, strings.Clone(c.Params("fileId")))
 	if err != nil {
 		return answerErr(c, err)
 	}
