@@ -288,3 +288,48 @@ func (s *Service) VerifyKeys(ctx context.Context) (*VerifyReport, error) {
 		}
 	}
 }
+
+// DeleteReport says what deleting a user removed.
+type DeleteReport struct {
+	UserID        string `json:"user_id"`
+	Conversations int    `json:"conversations"`
+	Sessions      int    `json:"sessions"`
+}
+
+// AdminDeleteUser removes an account with everything it wrote: its
+// sessions (sockets close on every node), every conversation it is in
+// with their messages, files and data keys (peers get
+// conversation-destroyed), then the record, which frees the name.
+// Uploads never sent expire on their own (limits.pending_upload_ttl).
+func (s *Service) AdminDeleteUser(ctx context.Context, userID string) (*DeleteReport, error) {
+	u, err := s.store.GetUser(ctx, userID)
+	if err != nil {
+		return nil, storeError(err)
+	}
+	// Close sockets and refuse logins first, so nothing new is written
+	// while the conversations go (deactivation revokes what a login in
+	// between would open).
+	n, err := s.RevokeUser(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.SetDeactivated(ctx, u.ID, true); err != nil {
+		return nil, err
+	}
+	rep := &DeleteReport{UserID: u.UserID, Sessions: n}
+	convs, err := s.store.ListConversations(ctx, u.UserID)
+	if err != nil {
+		return rep, storeError(err)
+	}
+	for _, c := range convs {
+		if err := s.destroy(ctx, c); err != nil {
+			return rep, err
+		}
+		rep.Conversations++
+	}
+	if err := s.store.DeleteUser(ctx, u.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return rep, storeError(err)
+	}
+	s.log.InfoContext(ctx, "user deleted by an operator", "user_id", u.UserID, "conversations", rep.Conversations)
+	return rep, nil
+}

@@ -395,6 +395,20 @@ func (a *Admin) VerifyKeys(ctx context.Context) (*VerifyReport, error) {
 	return &out, a.c.Do(ctx, "POST", "/_admin/v1/keys/verify", nil, &out)
 }
 
+// DeleteReport says what deleting a user removed.
+type DeleteReport struct {
+	UserID        string `json:"user_id"`
+	Conversations int    `json:"conversations"`
+	Sessions      int    `json:"sessions"`
+}
+
+// DeleteUser removes a user with their conversations, messages, files
+// and keys.
+func (a *Admin) DeleteUser(ctx context.Context, user string) (*DeleteReport, error) {
+	var out DeleteReport
+	return &out, a.c.Do(ctx, "DELETE", "/_admin/v1/users/"+url.PathEscape(user)+"?purge=true", nil, &out)
+}
+
 // NoticeReport is the answer of a server notice.
 type NoticeReport struct {
 	Sent    int      `json:"sent"`

@@ -161,3 +161,24 @@ func (s *Server) adminNotice(c *fiber.Ctx) error {
 	}
 	return ok(c, fiber.Map{"sent": rep.Sent, "skipped": rep.Skipped, "failed": rep.Failed})
 }
+
+// adminDeleteUser removes a user and everything they wrote; ?purge=true
+// is required, so that a bare DELETE cannot erase data by mistake.
+func (s *Server) adminDeleteUser(c *fiber.Ctx) error {
+	purge, err := queryBool(c, "purge")
+	if err != nil {
+		return err
+	}
+	if purge == nil || !*purge {
+		return chat.Invalid("deleting a user removes their messages, files and keys: say purge=true (or deactivate instead)")
+	}
+	u, err := s.adminUser(c)
+	if err != nil {
+		return err
+	}
+	rep, err := s.svc.AdminDeleteUser(c.UserContext(), u.ID)
+	if err != nil {
+		return err
+	}
+	return ok(c, fiber.Map{"user_id": rep.UserID, "conversations": rep.Conversations, "sessions": rep.Sessions})
+}

@@ -71,6 +71,7 @@ func (s *Server) adminAPI(r fiber.Router) {
 	r.Get("/users", s.adminFindUsers)
 	r.Post("/users", s.audited("users.create"), s.adminCreateUser)
 	r.Get("/users/:id", s.adminShowUser)
+	r.Delete("/users/:id", s.audited("users.delete"), s.adminDeleteUser)
 	r.Get("/users/:id/sessions", s.adminSessions)
 	r.Post("/users/:id/reset-password", s.audited("users.reset-password"), s.adminResetPassword)
 	r.Get("/stats", s.adminStats)

@@ -33,4 +33,8 @@ type AdminQueries interface {
 	// Count counts every kind of record; dayAgo and monthAgo bound the
 	// active-user counts.
 	Count(ctx context.Context, dayAgo, monthAgo time.Time) (*Counts, error)
+	// DeleteUser removes an account record and frees its localpart and
+	// email; ErrNotFound if there is none. Sessions, conversations and
+	// files are the caller's to remove first.
+	DeleteUser(ctx context.Context, id string) error
 }

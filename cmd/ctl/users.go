@@ -70,7 +70,7 @@ func newUsersCmd(o *options) *cobra.Command {
 			func(cmd *cobra.Command, a *client.Admin, u string) (*client.AdminUser, error) {
 				return a.SetAdmin(cmd.Context(), u, false)
 			}),
-		revokeCmd(o), showCmd(o), createCmd(o), resetPasswordCmd(o), sessionsCmd(o))
+		revokeCmd(o), showCmd(o), createCmd(o), resetPasswordCmd(o), sessionsCmd(o), deleteCmd(o))
 	return users
 }
 
@@ -279,4 +279,33 @@ func sessionsCmd(o *options) *cobra.Command {
 			return o.print(cmd.OutOrStdout(), ss, []string{"ID", "CREATED", "EXPIRES", "EXPIRED"}, rows)
 		},
 	}
+}
+
+func deleteCmd(o *options) *cobra.Command {
+	var purge bool
+	cmd := &cobra.Command{
+		Use:   "delete USER --purge",
+		Short: "Delete a user with every conversation they are in (messages, files, keys); peers see conversation-destroyed",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !purge {
+				return usageError(fmt.Errorf("delete removes the user's messages, files and keys: say --purge (or use deactivate)"))
+			}
+			a, err := o.admin()
+			if err != nil {
+				return err
+			}
+			if err := o.confirm(cmd, "delete "+args[0]+" and every conversation they are in"); err != nil {
+				return err
+			}
+			r, err := a.DeleteUser(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return o.print(cmd.OutOrStdout(), r, []string{"USER_ID", "CONVERSATIONS", "SESSIONS"},
+				[][]string{{r.UserID, strconv.Itoa(r.Conversations), strconv.Itoa(r.Sessions)}})
+		},
+	}
+	cmd.Flags().BoolVar(&purge, "purge", false, "required: the user's messages, files and keys go too")
+	return cmd
 }

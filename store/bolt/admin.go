@@ -111,3 +111,25 @@ func (s *Store) Count(ctx context.Context, dayAgo, monthAgo time.Time) (*store.C
 	}
 	return n, nil
 }
+
+// DeleteUser removes the record and its two index entries.
+func (s *Store) DeleteUser(ctx context.Context, id string) error {
+	if err := checkIDs(id); err != nil {
+		return err
+	}
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		var u store.User
+		if err := getJSON(tx, bUsers, []byte(id), &u); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bUsersByLocal).Delete([]byte(u.Localpart)); err != nil {
+			return err
+		}
+		if u.Email != "" {
+			if err := tx.Bucket(bUsersByEmail).Delete([]byte(u.Email)); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bUsers).Delete([]byte(id))
+	})
+}

@@ -2,6 +2,7 @@ package mongo
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -80,4 +81,18 @@ func (s *Store) Count(ctx context.Context, dayAgo, monthAgo time.Time) (*store.C
 		n.DataKeys[k.MasterVersion]++
 	}
 	return n, nil
+}
+
+// DeleteUser removes the record; the unique indexes free its names.
+func (s *Store) DeleteUser(ctx context.Context, id string) error {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	res, err := s.users.DeleteOne(ctx, bson.M{"_id": id})
+	if err != nil {
+		return mapErr(err)
+	}
+	if res.DeletedCount == 0 {
+		return fmt.Errorf("mongo: user %q: %w", id, store.ErrNotFound)
+	}
+	return nil
 }

@@ -13,6 +13,28 @@ var adminCases = []testCase{
 	{"ListUserSessions", testAdminListUserSessions},
 	{"CountEmpty", testAdminCountEmpty},
 	{"Count", testAdminCount},
+	{"DeleteUser", testAdminDeleteUser},
+}
+
+func testAdminDeleteUser(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	u := newUser("gone")
+	must(t, s.PutUser(ctx, u))
+	must(t, s.PutUser(ctx, newUser("kept")))
+	must(t, s.DeleteUser(ctx, u.ID))
+	_, err := s.GetUser(ctx, u.ID)
+	wantErr(t, err, store.ErrNotFound, "GetUser after DeleteUser")
+	_, err = s.GetUserByLocalpart(ctx, "gone")
+	wantErr(t, err, store.ErrNotFound, "GetUserByLocalpart after DeleteUser")
+	wantErr(t, s.DeleteUser(ctx, u.ID), store.ErrNotFound, "second DeleteUser")
+	// Name and email are free again.
+	again := newUser("gone")
+	must(t, s.PutUser(ctx, again))
+	list, err := s.ListUsers(ctx, store.UserQuery{})
+	must(t, err)
+	if len(list) != 2 {
+		t.Fatalf("users after delete and re-register: %d", len(list))
+	}
 }
 
 func testAdminListUserSessions(t *testing.T, s store.Store) {
