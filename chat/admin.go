@@ -333,3 +333,72 @@ func (s *Service) AdminDeleteUser(ctx context.Context, userID string) (*DeleteRe
 	s.log.InfoContext(ctx, "user deleted by an operator", "user_id", u.UserID, "conversations", rep.Conversations)
 	return rep, nil
 }
+
+// PurgeScope is what an operator purge removes, or with DryRun would.
+type PurgeScope struct {
+	Conversations int  `json:"conversations"`
+	Messages      int  `json:"messages"`
+	Files         int  `json:"files"`
+	DryRun        bool `json:"dry_run"`
+}
+
+// AdminPurgeConversations destroys the given conversations (messages,
+// files, data keys; members get conversation-destroyed), or with dry only
+// counts what they hold.
+func (s *Service) AdminPurgeConversations(ctx context.Context, convs []*store.Conversation, dry bool) (*PurgeScope, error) {
+	rep := &PurgeScope{DryRun: dry}
+	now := s.now()
+	for _, c := range convs {
+		n, err := s.store.CountMessages(ctx, c.ID, 0, "", now)
+		if err != nil {
+			return rep, storeError(err)
+		}
+		files, err := s.store.ListConversationFiles(ctx, c.ID)
+		if err != nil {
+			return rep, storeError(err)
+		}
+		if !dry {
+			if err := s.destroy(ctx, c); err != nil {
+				return rep, err
+			}
+		}
+		rep.Conversations++
+		rep.Messages += n
+		rep.Files += len(files)
+	}
+	return rep, nil
+}
+
+// AdminConversationOf is the conversation between two local users (any
+// id form); NotFound if they have none.
+func (s *Service) AdminConversationOf(ctx context.Context, a, b string) (*store.Conversation, error) {
+	ua, err := s.ResolveAnyUser(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	ub, err := s.ResolveAnyUser(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.store.GetConversation(ctx, ConversationID(ua.UserID, ub.UserID))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, NotFound("no conversation between " + ua.UserID + " and " + ub.UserID)
+	}
+	if err != nil {
+		return nil, storeError(err)
+	}
+	return c, nil
+}
+
+// AdminConversationsOf lists every conversation a user is in.
+func (s *Service) AdminConversationsOf(ctx context.Context, ref string) ([]*store.Conversation, error) {
+	u, err := s.ResolveAnyUser(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := s.store.ListConversations(ctx, u.UserID)
+	if err != nil {
+		return nil, storeError(err)
+	}
+	return cs, nil
+}

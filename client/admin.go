@@ -304,6 +304,28 @@ func (a *Admin) Purge(ctx context.Context) (*PurgeReport, error) {
 	return &out, a.c.Do(ctx, "POST", "/_admin/v1/purge", nil, &out)
 }
 
+// PurgeScope is what a scoped purge removed, or with DryRun would.
+type PurgeScope struct {
+	Conversations int  `json:"conversations"`
+	Messages      int  `json:"messages"`
+	Files         int  `json:"files"`
+	DryRun        bool `json:"dry_run"`
+}
+
+// PurgeConversation destroys the conversation between users a and b.
+func (a *Admin) PurgeConversation(ctx context.Context, userA, userB string, dry bool) (*PurgeScope, error) {
+	v := url.Values{"a": {userA}, "b": {userB}, "dry_run": {strconv.FormatBool(dry)}}
+	var out PurgeScope
+	return &out, a.c.Do(ctx, "POST", "/_admin/v1/purge/conversations?"+v.Encode(), nil, &out)
+}
+
+// PurgeUser destroys every conversation of user (the account stays).
+func (a *Admin) PurgeUser(ctx context.Context, user string, dry bool) (*PurgeScope, error) {
+	v := url.Values{"user": {user}, "dry_run": {strconv.FormatBool(dry)}}
+	var out PurgeScope
+	return &out, a.c.Do(ctx, "POST", "/_admin/v1/purge/conversations?"+v.Encode(), nil, &out)
+}
+
 // PurgeDryRun counts what a purge pass would remove, changing nothing.
 func (a *Admin) PurgeDryRun(ctx context.Context) (*PurgeReport, error) {
 	var out PurgeReport

@@ -174,3 +174,39 @@ func (s *Server) adminKeysVerify(c *fiber.Ctx) error {
 	}
 	return ok(c, fiber.Map{"opened": rep.Opened, "failed": rep.Failed, "failed_ids": rep.FailedIDs})
 }
+
+// adminPurgeScoped purges one conversation (?a=&b=) or every
+// conversation of a user (?user=), or counts with dry_run=true.
+func (s *Server) adminPurgeScoped(c *fiber.Ctx) error {
+	dry, err := queryBool(c, "dry_run")
+	if err != nil {
+		return err
+	}
+	ctx := c.UserContext()
+	var convs []*store.Conversation
+	switch {
+	case c.Query("user") != "" && c.Query("a") == "" && c.Query("b") == "":
+		c.Locals(localsAuditTarget, "user "+c.Query("user"))
+		if convs, err = s.svc.AdminConversationsOf(ctx, c.Query("user")); err != nil {
+			return err
+		}
+	case c.Query("a") != "" && c.Query("b") != "" && c.Query("user") == "":
+		c.Locals(localsAuditTarget, "conversation "+c.Query("a")+" "+c.Query("b"))
+		conv, err := s.svc.AdminConversationOf(ctx, c.Query("a"), c.Query("b"))
+		if err != nil {
+			return err
+		}
+		convs = []*store.Conversation{conv}
+	default:
+		return chat.Invalid("name a user (user=) or a conversation's two members (a= and b=)")
+	}
+	isDry := dry != nil && *dry
+	if isDry {
+		c.Locals(localsAuditTarget, c.Locals(localsAuditTarget).(string)+" dry-run")
+	}
+	rep, err := s.svc.AdminPurgeConversations(ctx, convs, isDry)
+	if err != nil {
+		return err
+	}
+	return ok(c, fiber.Map{"conversations": rep.Conversations, "messages": rep.Messages, "files": rep.Files, "dry_run": rep.DryRun})
+}

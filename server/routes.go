@@ -84,6 +84,7 @@ func (s *Server) adminAPI(r fiber.Router) {
 	r.Post("/users/:id/revoke-admin", s.audited("users.revoke-admin"), s.adminRevokeAdmin)
 	r.Post("/keys/rewrap", s.audited("keys.rewrap"), s.adminRewrap)
 	r.Post("/purge", s.audited("purge"), s.adminPurge)
+	r.Post("/purge/conversations", s.audited("purge.conversations"), s.adminPurgeScoped)
 	r.Get("/audit", s.adminAudit)
 	r.Post("/jobs", s.audited("jobs.create"), s.adminCreateJob)
 	r.Get("/jobs", s.adminListJobs)

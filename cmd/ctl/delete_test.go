@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -78,5 +79,64 @@ func TestCtlUsersDeletePurge(t *testing.T) {
 	}
 	if !strings.Contains(c.ok(srv, adminToken, "users", "delete", "--help"), "--purge") {
 		t.Fatal("help does not name --purge")
+	}
+}
+
+func TestCtlPurgeConversationAndUserDryRunFirst(t *testing.T) {
+	t.Parallel()
+	n, srv := startNode(t)
+	c := newCtl(t)
+	ctx := context.Background()
+	alice := register(t, n, "alice")
+	register(t, n, "bob")
+	register(t, n, "carol")
+	for i := range 3 {
+		if _, err := alice.AddMsg(ctx, "@bob:localhost", "to bob "+string(rune('a'+i)), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := alice.AddMsg(ctx, "@carol:localhost", "to carol", ""); err != nil {
+		t.Fatal(err)
+	}
+	uploadFile(t, n, alice.Token, "@bob:localhost", []byte("%PDF-1.7\nx"))
+	var st0, st1 client.Stats
+	c.jsonOut(srv, adminToken, &st0, "stats")
+
+	var dry client.PurgeScope
+	c.jsonOut(srv, adminToken, &dry, "purge", "conversation", "alice", "@bob:localhost", "--dry-run")
+	c.jsonOut(srv, adminToken, &st1, "stats")
+	if !dry.DryRun || dry.Conversations != 1 || dry.Messages != 4 || dry.Files != 1 || !reflect.DeepEqual(st1.Counts, st0.Counts) {
+		t.Fatalf("dry run: %+v; stats before %+v after %+v", dry, st0.Counts, st1.Counts)
+	}
+	if code, _ := c.code(srv, adminToken, "purge", "conversation", "alice", "bob"); code != 2 {
+		t.Fatal("purge conversation without --yes off a terminal ran")
+	}
+	var done client.PurgeScope
+	c.jsonOut(srv, adminToken, &done, "purge", "conversation", "alice", "bob", "--yes")
+	if done.DryRun || done.Messages != dry.Messages || done.Files != 1 {
+		t.Fatalf("purge conversation: %+v", done)
+	}
+	c.jsonOut(srv, adminToken, &st1, "stats")
+	if st1.Counts.Conversations != 1 || st1.Counts.Files != 0 || st1.Counts.Messages != st0.Counts.Messages-4 {
+		t.Fatalf("after: %+v", st1.Counts)
+	}
+	if code, msg := c.code(srv, adminToken, "purge", "conversation", "alice", "bob", "--yes"); code != 1 || !strings.Contains(msg, "CT_NOT_FOUND") {
+		t.Fatalf("purging a gone conversation: exit %d %q", code, msg)
+	}
+
+	c.jsonOut(srv, adminToken, &dry, "purge", "user", "alice", "--dry-run")
+	if dry.Conversations != 1 || dry.Messages != 1 {
+		t.Fatalf("purge user --dry-run: %+v", dry)
+	}
+	c.jsonOut(srv, adminToken, &done, "purge", "user", "alice", "--yes")
+	c.jsonOut(srv, adminToken, &st1, "stats")
+	if done.Conversations != 1 || st1.Counts.Conversations != 0 || st1.Counts.Messages != 0 || st1.Counts.Users != 3 {
+		t.Fatalf("purge user: %+v, stats %+v", done, st1.Counts)
+	}
+	if _, err := alice.Me(ctx); err != nil {
+		t.Fatalf("purge user touched the account: %v", err)
+	}
+	if code, _ := c.code(srv, adminToken, "purge", "frobnicate"); code != 2 {
+		t.Fatal("an unknown purge scope was not a usage error")
 	}
 }

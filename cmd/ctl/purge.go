@@ -2,6 +2,7 @@ package main
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -39,6 +40,43 @@ func newPurgeCmd(o *options) *cobra.Command {
 			}
 			return o.print(cmd.OutOrStdout(), r, []string{"MESSAGES", "FILES", "CONVERSATIONS", "DRY_RUN"},
 				[][]string{{n(r.Messages), n(r.Files), n(r.Conversations), strconv.FormatBool(r.DryRun)}})
+		},
+	}
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "count what would go and change nothing")
+	cmd.AddCommand(
+		scopedPurgeCmd(o, "conversation A B", "Destroy the conversation between users A and B (messages, files, keys); both see conversation-destroyed", 2,
+			func(cmd *cobra.Command, a *client.Admin, args []string, dry bool) (*client.PurgeScope, error) {
+				return a.PurgeConversation(cmd.Context(), args[0], args[1], dry)
+			}),
+		scopedPurgeCmd(o, "user USER", "Destroy every conversation of USER (the account stays; see users delete --purge)", 1,
+			func(cmd *cobra.Command, a *client.Admin, args []string, dry bool) (*client.PurgeScope, error) {
+				return a.PurgeUser(cmd.Context(), args[0], dry)
+			}))
+	return cmd
+}
+
+func scopedPurgeCmd(o *options, use, short string, nargs int, do func(*cobra.Command, *client.Admin, []string, bool) (*client.PurgeScope, error)) *cobra.Command {
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short + "; --dry-run only counts",
+		Args:  exactArgs(nargs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := o.admin()
+			if err != nil {
+				return err
+			}
+			if !dryRun {
+				if err := o.confirm(cmd, "purge "+cmd.Name()+" "+strings.Join(args, " ")); err != nil {
+					return err
+				}
+			}
+			r, err := do(cmd, a, args, dryRun)
+			if err != nil {
+				return err
+			}
+			return o.print(cmd.OutOrStdout(), r, []string{"CONVERSATIONS", "MESSAGES", "FILES", "DRY_RUN"},
+				[][]string{{strconv.Itoa(r.Conversations), strconv.Itoa(r.Messages), strconv.Itoa(r.Files), strconv.FormatBool(r.DryRun)}})
 		},
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "count what would go and change nothing")
