@@ -240,10 +240,17 @@ func TestCtlJobFailsThenSucceedsWhenTheKeyIsBack(t *testing.T) {
 		t.Fatalf("rewrap without v1: exit %d %+v\n%s%s", code, j, out, msg)
 	}
 
+	if out, _, code := c.run("", "--server", srv, "--token", adminToken, "health"); code != 1 || !strings.Contains(out, "job rewrap") || !strings.Contains(out, "failed") {
+		t.Fatalf("health after a failed job: exit %d\n%s", code, out)
+	}
+
 	setEnv(n, "CRYPTTALK_MASTER_KEYS="+v1+","+v2)
 	n.Stop()
 	n.Start()
 	c.jsonOut(srv, adminToken, &j, "jobs", "start", "rewrap", "--wait")
+	if out := c.ok(srv, adminToken, "health"); !strings.Contains(out, "done") {
+		t.Fatalf("health after the job was redone:\n%s", out)
+	}
 	if j.State != "done" || j.Done != keys || j.Failed != 0 {
 		t.Fatalf("rewrap with v1 back: %+v", j)
 	}
