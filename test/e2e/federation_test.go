@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -151,6 +152,48 @@ func TestFederation(t *testing.T) {
 		}
 		history = append(history, "replayed")
 		waitTexts(t, bc, alice.UserID, history)
+	})
+
+	t.Run("FileAndVoiceAcross", func(t *testing.T) {
+		doc, voice := pdf(3000), wav(400)
+		for _, up := range []struct {
+			name   string
+			fields map[string]string
+			data   []byte
+		}{
+			{"report.pdf", map[string]string{"to": bob.UserID}, doc},
+			{"note.wav", map[string]string{"to": bob.UserID, "kind": "voice", "max_plays": "2"}, voice},
+		} {
+			if code, a := upload(t, a, ac.Token, up.fields, up.name, up.data); code != 200 {
+				t.Fatalf("upload %s on a.test: %d %+v", up.name, code, a)
+			}
+		}
+		var files []client.Message
+		if !testenv.Poll(30*time.Second, func() bool {
+			ms, err := bc.GetMsg(ctxT(t), client.GetMsgRequest{To: alice.UserID, Limit: 200})
+			if err != nil {
+				return false
+			}
+			files = files[:0]
+			for _, m := range ms {
+				if m.File != nil {
+					files = append(files, m)
+				}
+			}
+			return len(files) == 2
+		}) {
+			t.Fatalf("bob's file messages on b.test: %+v", files)
+		}
+		for i, want := range [][]byte{doc, voice} {
+			m := files[i]
+			if (i == 0) != (m.Type == "file") {
+				t.Fatalf("message %d has type %s", i, m.Type)
+			}
+			resp, got := download(t, b, bc.Token, m.File.FileID, "")
+			if resp.StatusCode != 200 || !bytes.Equal(got, want) {
+				t.Fatalf("bob's download of %s from b.test: %d, %d bytes, want %d", m.File.Filename, resp.StatusCode, len(got), len(want))
+			}
+		}
 	})
 
 	t.Run("TypingReceiptsTimerDelete", func(t *testing.T) {
