@@ -402,3 +402,37 @@ func (s *Service) AdminConversationsOf(ctx context.Context, ref string) ([]*stor
 	}
 	return cs, nil
 }
+
+// RotateDataKeys gives every conversation a new data key: new messages
+// and files are sealed under it, old ones stay readable under their own
+// (each record names its key). Every node forgets its cached current key.
+func (s *Service) RotateDataKeys(ctx context.Context) (int, error) {
+	seen := map[string]bool{}
+	q := store.UserQuery{Limit: 500}
+	for {
+		users, err := s.store.ListUsers(ctx, q)
+		if err != nil {
+			return len(seen), storeError(err)
+		}
+		for _, u := range users {
+			q.After = u.Localpart
+			convs, err := s.store.ListConversations(ctx, u.UserID)
+			if err != nil {
+				return len(seen), storeError(err)
+			}
+			for _, c := range convs {
+				if seen[c.ID] {
+					continue
+				}
+				if _, _, err := s.newDataKey(ctx, c.ID); err != nil {
+					return len(seen), err
+				}
+				s.forgetKeys(ctx, c.ID)
+				seen[c.ID] = true
+			}
+		}
+		if len(users) < q.Limit {
+			return len(seen), nil
+		}
+	}
+}

@@ -411,6 +411,18 @@ type VerifyReport struct {
 	FailedIDs []string         `json:"failed_ids"`
 }
 
+// RotateReport is the answer of a data key rotation.
+type RotateReport struct {
+	Rotated int    `json:"rotated"`
+	Active  string `json:"active"`
+}
+
+// RotateKeys gives every conversation a new data key.
+func (a *Admin) RotateKeys(ctx context.Context) (*RotateReport, error) {
+	var out RotateReport
+	return &out, a.c.Do(ctx, "POST", "/_admin/v1/keys/rotate", nil, &out)
+}
+
 // VerifyKeys unwraps every data key with the node's keyring.
 func (a *Admin) VerifyKeys(ctx context.Context) (*VerifyReport, error) {
 	var out VerifyReport

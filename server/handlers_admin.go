@@ -210,3 +210,12 @@ func (s *Server) adminPurgeScoped(c *fiber.Ctx) error {
 	}
 	return ok(c, fiber.Map{"conversations": rep.Conversations, "messages": rep.Messages, "files": rep.Files, "dry_run": rep.DryRun})
 }
+
+// adminKeysRotate gives every conversation a new data key.
+func (s *Server) adminKeysRotate(c *fiber.Ctx) error {
+	n, err := s.svc.RotateDataKeys(c.UserContext())
+	if err != nil {
+		return err
+	}
+	return ok(c, fiber.Map{"rotated": n, "active": s.svc.Keyring().Active()})
+}

@@ -77,6 +77,7 @@ func (s *Server) adminAPI(r fiber.Router) {
 	r.Get("/stats", s.adminStats)
 	r.Get("/keys/status", s.adminKeysStatus)
 	r.Post("/keys/verify", s.audited("keys.verify"), s.adminKeysVerify)
+	r.Post("/keys/rotate", s.audited("keys.rotate"), s.adminKeysRotate)
 	r.Post("/users/:id/deactivate", s.audited("users.deactivate"), s.adminDeactivate)
 	r.Post("/users/:id/reactivate", s.audited("users.reactivate"), s.adminReactivate)
 	r.Post("/users/:id/revoke", s.audited("users.revoke"), s.adminRevoke)

@@ -80,7 +80,23 @@ cluster, shows progress, and a node restart only delays it.`,
 			return nil
 		},
 	}
-	keys.AddCommand(rewrap, verify, &cobra.Command{
+	rotate := &cobra.Command{
+		Use:   "rotate",
+		Short: "Give every conversation a new data key (under the active master key); old messages keep theirs",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := o.admin()
+			if err != nil {
+				return err
+			}
+			r, err := a.RotateKeys(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return o.print(cmd.OutOrStdout(), r, []string{"ROTATED", "ACTIVE"}, [][]string{{strconv.Itoa(r.Rotated), r.Active}})
+		},
+	}
+	keys.AddCommand(rewrap, verify, rotate, &cobra.Command{
 		Use:   "status",
 		Short: "Show the active master key version, the configured ones, data keys per master key version and file keys",
 		Args:  noArgs,
