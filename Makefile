@@ -33,6 +33,7 @@ vet:
 test: deps vet
 	CRYPTTALK_TEST_RACE=1 $(GO) test -race -count=1 -timeout 40m $(PKGS)
 	$(GO) test -run '^$$' -fuzz FuzzCanonical -fuzztime 10s ./federation/canonicaljson
+	$(GO) test -run '^$$' -fuzz FuzzReceiveTransaction -fuzztime 10s ./federation
 	cd deploy/test && $(GO) vet ./... && $(GO) test -count=1 -timeout 15m ./...
 
 test-short: vet
