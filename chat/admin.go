@@ -407,32 +407,95 @@ func (s *Service) AdminConversationsOf(ctx context.Context, ref string) ([]*stor
 // and files are sealed under it, old ones stay readable under their own
 // (each record names its key). Every node forgets its cached current key.
 func (s *Service) RotateDataKeys(ctx context.Context) (int, error) {
+	n := 0
+	err := s.allConversations(ctx, func(c *store.Conversation) error {
+		if _, _, err := s.newDataKey(ctx, c.ID); err != nil {
+			return err
+		}
+		s.forgetKeys(ctx, c.ID)
+		n++
+		return nil
+	})
+	return n, err
+}
+
+// allConversations walks every local user's conversations once each.
+func (s *Service) allConversations(ctx context.Context, each func(*store.Conversation) error) error {
 	seen := map[string]bool{}
 	q := store.UserQuery{Limit: 500}
 	for {
 		users, err := s.store.ListUsers(ctx, q)
 		if err != nil {
-			return len(seen), storeError(err)
+			return storeError(err)
 		}
 		for _, u := range users {
 			q.After = u.Localpart
 			convs, err := s.store.ListConversations(ctx, u.UserID)
 			if err != nil {
-				return len(seen), storeError(err)
+				return storeError(err)
 			}
 			for _, c := range convs {
-				if seen[c.ID] {
-					continue
+				if !seen[c.ID] {
+					seen[c.ID] = true
+					if err := each(c); err != nil {
+						return err
+					}
 				}
-				if _, _, err := s.newDataKey(ctx, c.ID); err != nil {
-					return len(seen), err
-				}
-				s.forgetKeys(ctx, c.ID)
-				seen[c.ID] = true
 			}
 		}
 		if len(users) < q.Limit {
-			return len(seen), nil
+			return nil
 		}
 	}
+}
+
+// PurgeOlderThan deletes every message (and the file it carries) created
+// before cutoff, in every conversation; members get messages-deleted. With
+// dry it only counts.
+func (s *Service) PurgeOlderThan(ctx context.Context, cutoff time.Time, dry bool) (*PurgeScope, error) {
+	rep := &PurgeScope{DryRun: dry}
+	now := s.now()
+	err := s.allConversations(ctx, func(c *store.Conversation) error {
+		var old []*store.Message
+		// Pages come newest first, each oldest first inside: walk back
+		// until the start of the conversation.
+		r := store.MessageRange{Limit: 500, Now: now}
+		for {
+			page, err := s.store.ListMessages(ctx, c.ID, r)
+			if err != nil {
+				return storeError(err)
+			}
+			for _, m := range page {
+				if m.CreatedAt.Before(cutoff) {
+					old = append(old, m)
+				}
+			}
+			if len(page) < r.Limit || page[0].Seq <= 1 {
+				break
+			}
+			r.BeforeSeq = page[0].Seq
+		}
+		if len(old) == 0 {
+			return nil
+		}
+		rep.Conversations++
+		rep.Messages += len(old)
+		for _, m := range old {
+			if m.FileID != "" {
+				rep.Files++
+			}
+		}
+		if dry {
+			return nil
+		}
+		for len(old) > 0 {
+			n := min(len(old), purgeBatch)
+			if err := s.purgeMessages(ctx, old[:n]); err != nil {
+				return err
+			}
+			old = old[n:]
+		}
+		return nil
+	})
+	return rep, err
 }

@@ -326,6 +326,13 @@ func (a *Admin) PurgeUser(ctx context.Context, user string, dry bool) (*PurgeSco
 	return &out, a.c.Do(ctx, "POST", "/_admin/v1/purge/conversations?"+v.Encode(), nil, &out)
 }
 
+// PurgeOlderThan deletes every message older than age.
+func (a *Admin) PurgeOlderThan(ctx context.Context, age time.Duration, dry bool) (*PurgeScope, error) {
+	v := url.Values{"seconds": {strconv.FormatInt(int64(age/time.Second), 10)}, "dry_run": {strconv.FormatBool(dry)}}
+	var out PurgeScope
+	return &out, a.c.Do(ctx, "POST", "/_admin/v1/purge/older-than?"+v.Encode(), nil, &out)
+}
+
 // PurgeDryRun counts what a purge pass would remove, changing nothing.
 func (a *Admin) PurgeDryRun(ctx context.Context) (*PurgeReport, error) {
 	var out PurgeReport

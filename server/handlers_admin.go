@@ -219,3 +219,30 @@ func (s *Server) adminKeysRotate(c *fiber.Ctx) error {
 	}
 	return ok(c, fiber.Map{"rotated": n, "active": s.svc.Keyring().Active()})
 }
+
+// adminPurgeOlderThan deletes messages older than ?seconds= (or counts
+// them with dry_run=true).
+func (s *Server) adminPurgeOlderThan(c *fiber.Ctx) error {
+	secs, err := queryInt(c, "seconds")
+	if err != nil {
+		return err
+	}
+	if secs <= 0 || secs > 100*365*24*3600 {
+		return chat.Invalid("seconds must be a positive age")
+	}
+	dry, err := queryBool(c, "dry_run")
+	if err != nil {
+		return err
+	}
+	isDry := dry != nil && *dry
+	target := "older than " + time.Duration(secs*int64(time.Second)).String()
+	if isDry {
+		target += " dry-run"
+	}
+	c.Locals(localsAuditTarget, target)
+	rep, err := s.svc.PurgeOlderThan(c.UserContext(), time.Now().Add(-time.Duration(secs)*time.Second), isDry)
+	if err != nil {
+		return err
+	}
+	return ok(c, fiber.Map{"conversations": rep.Conversations, "messages": rep.Messages, "files": rep.Files, "dry_run": rep.DryRun})
+}

@@ -86,6 +86,7 @@ func (s *Server) adminAPI(r fiber.Router) {
 	r.Post("/keys/rewrap", s.audited("keys.rewrap"), s.adminRewrap)
 	r.Post("/purge", s.audited("purge"), s.adminPurge)
 	r.Post("/purge/conversations", s.audited("purge.conversations"), s.adminPurgeScoped)
+	r.Post("/purge/older-than", s.audited("purge.older-than"), s.adminPurgeOlderThan)
 	r.Get("/audit", s.adminAudit)
 	r.Post("/jobs", s.audited("jobs.create"), s.adminCreateJob)
 	r.Get("/jobs", s.adminListJobs)

@@ -140,3 +140,40 @@ func TestCtlPurgeConversationAndUserDryRunFirst(t *testing.T) {
 		t.Fatal("an unknown purge scope was not a usage error")
 	}
 }
+
+func TestCtlPurgeOlderThan(t *testing.T) {
+	t.Parallel()
+	n, srv := startNode(t)
+	c := newCtl(t)
+	ctx := context.Background()
+	alice := register(t, n, "alice")
+	bob := register(t, n, "bob")
+	for _, text := range []string{"old one", "old two"} {
+		if _, err := alice.AddMsg(ctx, "@bob:localhost", text, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-time.After(1500 * time.Millisecond) // the test is about age
+	if _, err := bob.AddMsg(ctx, "@alice:localhost", "recent", ""); err != nil {
+		t.Fatal(err)
+	}
+	var st0, st1 client.Stats
+	c.jsonOut(srv, adminToken, &st0, "stats")
+	var dry client.PurgeScope
+	c.jsonOut(srv, adminToken, &dry, "purge", "older-than", "1s", "--dry-run")
+	c.jsonOut(srv, adminToken, &st1, "stats")
+	if !dry.DryRun || dry.Messages != 2 || dry.Conversations != 1 || st1.Counts.Messages != st0.Counts.Messages {
+		t.Fatalf("dry run: %+v, messages %d then %d", dry, st0.Counts.Messages, st1.Counts.Messages)
+	}
+	var done client.PurgeScope
+	c.jsonOut(srv, adminToken, &done, "purge", "older-than", "1s", "--yes")
+	msgs, err := alice.GetMsg(ctx, client.GetMsgRequest{To: "@bob:localhost"})
+	if done.Messages != 2 || err != nil || len(msgs) != 1 || msgs[0].Message != "recent" {
+		t.Fatalf("purge older-than: %+v, left %v %+v", done, err, msgs)
+	}
+	for _, d := range []string{"0s", "soon", "-3d"} {
+		if code, _ := c.code(srv, adminToken, "purge", "older-than", d, "--dry-run"); code != 2 {
+			t.Errorf("older-than %s: exit %d, want 2", d, code)
+		}
+	}
+}

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -47,6 +49,14 @@ func newPurgeCmd(o *options) *cobra.Command {
 		scopedPurgeCmd(o, "conversation A B", "Destroy the conversation between users A and B (messages, files, keys); both see conversation-destroyed", 2,
 			func(cmd *cobra.Command, a *client.Admin, args []string, dry bool) (*client.PurgeScope, error) {
 				return a.PurgeConversation(cmd.Context(), args[0], args[1], dry)
+			}),
+		scopedPurgeCmd(o, "older-than DURATION", "Delete every message older than DURATION (90d, 12h, 1s), with its file; members see the deletion", 1,
+			func(cmd *cobra.Command, a *client.Admin, args []string, dry bool) (*client.PurgeScope, error) {
+				d, err := parseDays(args[0])
+				if err != nil || d < time.Second {
+					return nil, usageError(fmt.Errorf("DURATION %q: want a positive age of at least 1s, like 90d or 12h", args[0]))
+				}
+				return a.PurgeOlderThan(cmd.Context(), d, dry)
 			}),
 		scopedPurgeCmd(o, "user USER", "Destroy every conversation of USER (the account stays; see users delete --purge)", 1,
 			func(cmd *cobra.Command, a *client.Admin, args []string, dry bool) (*client.PurgeScope, error) {
