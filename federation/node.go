@@ -163,11 +163,15 @@ func (n *Node) Start(ctx context.Context) error {
 func (n *Node) Stop() {
 	n.mu.Lock()
 	cancel := n.cancel
+	if cancel != nil {
+		// Under mu: sender() sees the cancel before it starts another
+		// goroutine, so none is added once Wait runs.
+		cancel()
+	}
 	n.mu.Unlock()
 	if cancel == nil {
 		return
 	}
-	cancel()
 	if n.sub != nil {
 		_ = n.sub.Close()
 	}
