@@ -109,6 +109,7 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 			{Keys: bson.D{{Key: "pending_ms", Value: 1}}, Options: named("files_pending")},
 			{Keys: bson.D{{Key: "owner", Value: 1}}, Options: named("files_owner")},
 		},
+		s.fedOutbox(): {{Keys: bson.D{{Key: "dest", Value: 1}, {Key: "order", Value: 1}}, Options: named("fed_outbox_dest_order")}},
 	}
 	for coll, models := range idx {
 		missing, err := missingIndexes(ctx, coll, models)
