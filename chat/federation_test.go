@@ -329,3 +329,26 @@ func TestFederationUserSearchByRemoteID(t *testing.T) {
 		t.Fatalf("search for an unknown remote id = %+v, %v", got, err)
 	}
 }
+
+// TestFederationConcurrentDuplicateReceive: the same event delivered by
+// two transactions at once (a retransmission racing the original, or two
+// nodes of the receiving cluster) is stored once.
+func TestFederationConcurrentDuplicateReceive(t *testing.T) {
+	t.Parallel()
+	_, y, _, _ := fedPair(t)
+	ev := chat.RemoteEvent{Origin: "x", Sender: "@alice:x", Recipient: "@bob:y", Type: chat.FedMessage,
+		Content: json.RawMessage(`{"msgtype":"text","body":"raced","message_id":"race-1"}`)}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() { errs <- y.svc.Receive(context.Background(), ev) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("a duplicate delivery failed: %v", err)
+		}
+	}
+	wantStrings(t, "bob's history", history(t, y, "bob", "@alice:x"), "@alice:x: raced")
+}
