@@ -211,6 +211,10 @@ func (n *Node) receive(ctx context.Context, origin string, body []byte) ([]byte,
 		switch {
 		case err == nil:
 			results[e.EventID] = EventResult{}
+		case errors.As(err, &ce) && ce.Status == http.StatusTooManyRequests:
+			// A limit that passes with time is not a verdict on the event:
+			// the whole transaction is answered 429 and retried.
+			return nil, err
 		case errors.As(err, &ce) && ce.Status < 500:
 			results[e.EventID] = EventResult{Errcode: ce.Code, Msg: ce.Msg}
 		default:

@@ -145,6 +145,12 @@ func TestInboundChatRefusalsArePerEvent(t *testing.T) {
 	if a.status != 200 || r["errcode"] != chat.CodeNotFound {
 		t.Fatalf("answered %d %v", a.status, a.body)
 	}
+	// A limit of chat's is not the event's fault: 429 for the whole
+	// transaction, not recorded, so the sender comes back.
+	in.b.chat.setRefuse(chat.RateLimited(3 * time.Second))
+	if a := in.send(t, "t3", txn(t, "a.example", e)); a.status != 429 || a.header.Get("Retry-After") != "3" {
+		t.Fatalf("chat rate limit answered %d %v", a.status, a.body)
+	}
 	// Our own trouble (store down) is a 503, not recorded: the sender retries.
 	in.b.chat.setRefuse(errors.New("store: connection refused"))
 	if a := in.send(t, "t2", txn(t, "a.example", e)); a.status != 503 || a.body["errcode"] != chat.CodeUnavailable {
