@@ -11,18 +11,20 @@ import (
 	"github.com/crypttalk/crypttalk/internal/every"
 	"github.com/crypttalk/crypttalk/pubsub"
 	"github.com/crypttalk/crypttalk/store"
+	"github.com/crypttalk/crypttalk/vault"
 )
 
 // Job kinds.
 const (
-	JobRewrap = "rewrap"
-	JobPurge  = "purge"
+	JobRewrap    = "rewrap"
+	JobPurge     = "purge"
+	JobReencrypt = "reencrypt"
 )
 
 // CodeJobBusy: a job of that kind is queued or running already.
 const CodeJobBusy = "CT_JOB_BUSY"
 
-var jobKinds = []string{JobRewrap, JobPurge}
+var jobKinds = []string{JobRewrap, JobPurge, JobReencrypt}
 
 // jobBatch is how many data keys a rewrap job handles between two
 // progress writes (and cancellation checks).
@@ -31,8 +33,8 @@ const jobBatch = 64
 // CreateJob queues a job of kind for the cluster; a node's RunJobs picks
 // it up. One job per kind is queued or running at a time.
 func (s *Service) CreateJob(ctx context.Context, kind, actor string) (*store.Job, error) {
-	if kind != JobRewrap && kind != JobPurge {
-		return nil, Invalid("kind must be rewrap or purge")
+	if kind != JobRewrap && kind != JobPurge && kind != JobReencrypt {
+		return nil, Invalid("kind must be rewrap, purge or reencrypt")
 	}
 	if j, err := s.unfinishedJob(ctx, kind); err != nil {
 		return nil, err
@@ -148,6 +150,8 @@ func (s *Service) runJob(ctx context.Context, j *store.Job, node string, lease f
 	switch j.Kind {
 	case JobRewrap:
 		err = s.runRewrap(ctx, j, lease)
+	case JobReencrypt:
+		err = s.runReencrypt(ctx, j, lease)
 	case JobPurge:
 		var rep PurgeReport
 		rep, err = s.PurgeOnce(ctx)
@@ -250,4 +254,84 @@ func (s *Service) countNotWrappedBy(ctx context.Context, version string) (int64,
 		}
 		after = keys[len(keys)-1].ID
 	}
+}
+
+// runReencrypt re-seals every message whose key is not its conversation's
+// current one (after keys rotate) under the current key. A resumed job
+// skips what is done already: those messages carry the current key.
+// Total counts the messages looked at so far.
+func (s *Service) runReencrypt(ctx context.Context, j *store.Job, lease func() bool) error {
+	j.Failed = 0
+	now := s.now()
+	err := s.allConversations(ctx, func(c *store.Conversation) error {
+		// The newest key in the store, not this node's cached one: the
+		// cache may predate a rotation another node just made.
+		keys, err := s.store.ListDataKeys(ctx, c.ID)
+		if err != nil {
+			return storeError(err)
+		}
+		if len(keys) == 0 {
+			return nil
+		}
+		curID := keys[len(keys)-1].ID
+		cur, err := s.dataKey(ctx, curID, c.ID)
+		if err != nil {
+			return err
+		}
+		r := store.MessageRange{Limit: 500, Now: now}
+		for {
+			page, err := s.store.ListMessages(ctx, c.ID, r)
+			if err != nil {
+				return storeError(err)
+			}
+			for _, m := range page {
+				j.Total++
+				if m.KeyID == curID || len(m.Body) == 0 {
+					continue
+				}
+				if err := s.reseal(ctx, c.ID, m, curID, cur); err != nil {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					s.log.ErrorContext(ctx, "re-encryption failed", "job", j.ID, "message_id", m.ID, "err", err)
+					j.Failed++
+					continue
+				}
+				j.Done++
+			}
+			if len(page) < r.Limit || page[0].Seq <= 1 {
+				break
+			}
+			r.BeforeSeq = page[0].Seq
+		}
+		if !s.saveJob(ctx, j) || !lease() {
+			return errJobStopped
+		}
+		return nil
+	})
+	if err == nil {
+		j.Result = fmt.Sprintf("re-encrypted %d of %d messages, failed %d", j.Done, j.Total, j.Failed)
+	}
+	return err
+}
+
+func (s *Service) reseal(ctx context.Context, conv string, m *store.Message, toID string, to []byte) error {
+	old, err := s.dataKey(ctx, m.KeyID, conv)
+	if err != nil {
+		return err
+	}
+	ad := vault.MessageAD(conv, m.Seq, m.Sender)
+	plain, err := vault.Open(old, m.Body, ad)
+	if err != nil {
+		return err
+	}
+	body, err := vault.Seal(to, plain, ad)
+	if err != nil {
+		return err
+	}
+	err = s.store.ResealMessage(ctx, m.ID, m.KeyID, toID, body)
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
+		return nil // deleted or re-sealed meanwhile
+	}
+	return err
 }

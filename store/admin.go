@@ -37,4 +37,8 @@ type AdminQueries interface {
 	// email; ErrNotFound if there is none. Sessions, conversations and
 	// files are the caller's to remove first.
 	DeleteUser(ctx context.Context, id string) error
+	// ResealMessage replaces the body and key id of a message whose key
+	// id is still fromKey (re-encryption); ErrConflict if it is not,
+	// ErrNotFound if the message is gone.
+	ResealMessage(ctx context.Context, id, fromKey, toKey string, body []byte) error
 }

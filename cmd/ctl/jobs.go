@@ -68,9 +68,9 @@ func newJobsCmd(o *options) *cobra.Command {
 	var startWait bool
 	start := &cobra.Command{
 		Use:       "start KIND",
-		Short:     "Queue a job: rewrap (every data key under the active master key) or purge (one pass); one per kind at a time",
+		Short:     "Queue a job: rewrap (every data key under the active master key), reencrypt (history under each conversation's newest key) or purge (one pass); one per kind at a time",
 		Args:      exactArgs(1),
-		ValidArgs: []string{"rewrap", "purge"},
+		ValidArgs: []string{"rewrap", "reencrypt", "purge"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.startJob(cmd, args[0], startWait)
 		},

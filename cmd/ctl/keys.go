@@ -80,6 +80,7 @@ cluster, shows progress, and a node restart only delays it.`,
 			return nil
 		},
 	}
+	var reencrypt, rotateWait bool
 	rotate := &cobra.Command{
 		Use:   "rotate",
 		Short: "Give every conversation a new data key (under the active master key); old messages keep theirs",
@@ -93,9 +94,14 @@ cluster, shows progress, and a node restart only delays it.`,
 			if err != nil {
 				return err
 			}
+			if reencrypt {
+				return o.startJob(cmd, "reencrypt", rotateWait)
+			}
 			return o.print(cmd.OutOrStdout(), r, []string{"ROTATED", "ACTIVE"}, [][]string{{strconv.Itoa(r.Rotated), r.Active}})
 		},
 	}
+	rotate.Flags().BoolVar(&reencrypt, "reencrypt", false, "then re-encrypt history under the new keys, as a background job (ctl jobs)")
+	rotate.Flags().BoolVar(&rotateWait, "wait", false, "with --reencrypt: follow the job until it ends")
 	keys.AddCommand(rewrap, verify, rotate, &cobra.Command{
 		Use:   "status",
 		Short: "Show the active master key version, the configured ones, data keys per master key version and file keys",

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -72,4 +73,82 @@ func TestCtlKeysRotateNewMessagesUnderNewKeys(t *testing.T) {
 			t.Fatalf("conversation %s: messages under %s, %s; keys %s (old), %s (new)", cv.ID, msgs[0].KeyID, msgs[1].KeyID, keys[0].ID, keys[1].ID)
 		}
 	}
+}
+
+// TestCtlKeysRotateReencryptWhileChatting: keys rotate --reencrypt --wait
+// re-seals the history under the new keys while a client keeps sending;
+// afterwards no message is under an old key and every message reads back.
+func TestCtlKeysRotateReencryptWhileChatting(t *testing.T) {
+	t.Parallel()
+	n, srv := startNode(t)
+	c := newCtl(t)
+	ctx := context.Background()
+	alice := register(t, n, "alice")
+	bob := register(t, n, "bob")
+	for i := range 40 {
+		if _, err := alice.AddMsg(ctx, "@bob:localhost", fmt.Sprintf("history %d", i), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := make(chan struct{})
+	sent := make(chan int)
+	go func() {
+		i := 0
+		defer func() { sent <- i }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := bob.AddMsg(ctx, "@alice:localhost", fmt.Sprintf("live %d", i), ""); err != nil {
+				return
+			}
+			i++
+		}
+	}()
+	var j client.Job
+	c.jsonOut(srv, adminToken, &j, "keys", "rotate", "--reencrypt", "--wait")
+	close(stop)
+	live := <-sent
+	if j.Kind != "reencrypt" || j.State != "done" || j.Done < 40 || j.Failed != 0 {
+		t.Fatalf("reencrypt job: %+v", j)
+	}
+	msgs, err := alice.GetMsg(ctx, client.GetMsgRequest{To: "@bob:localhost", BeforeSeq: 41, Limit: 40})
+	if err != nil || len(msgs) != 40 {
+		t.Fatalf("history after re-encryption: %v, %d messages", err, len(msgs))
+	}
+	for i := range 40 {
+		if msgs[i].Message != fmt.Sprintf("history %d", i) {
+			t.Fatalf("message %d reads %q", i, msgs[i].Message)
+		}
+	}
+	if live > 0 {
+		last, err := alice.GetMsg(ctx, client.GetMsgRequest{To: "@bob:localhost", Limit: 1})
+		if err != nil || len(last) != 1 || last[0].Message != fmt.Sprintf("live %d", live-1) {
+			t.Fatalf("the last live message: %v %+v", err, last)
+		}
+	}
+
+	n.Stop()
+	st, err := bolt.Open(n.DataDir, bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	convs, _ := st.ListConversations(ctx, "@alice:localhost")
+	if len(convs) != 1 {
+		t.Fatalf("conversations: %d", len(convs))
+	}
+	keys, _ := st.ListDataKeys(ctx, convs[0].ID)
+	stored, err := st.ListMessages(ctx, convs[0].ID, store.MessageRange{Limit: 1000, Now: time.Now()})
+	if err != nil || len(keys) != 2 || len(stored) != 40+live {
+		t.Fatalf("store: %v, %d keys, %d messages", err, len(keys), len(stored))
+	}
+	for _, m := range stored {
+		if m.KeyID == keys[0].ID {
+			t.Fatalf("message %d is still under the old key", m.Seq)
+		}
+	}
+	t.Logf("re-encrypted %d messages while %d were sent", j.Done, live)
 }

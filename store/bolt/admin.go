@@ -133,3 +133,26 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		return tx.Bucket(bUsers).Delete([]byte(id))
 	})
 }
+
+// ResealMessage swaps body and key id in place, in one transaction.
+func (s *Store) ResealMessage(ctx context.Context, id, fromKey, toKey string, body []byte) error {
+	if err := checkIDs(id, toKey); err != nil {
+		return err
+	}
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		key := tx.Bucket(bMsgIDs).Get([]byte(id))
+		if key == nil {
+			return notFound("message", []byte(id))
+		}
+		key = bytes.Clone(key)
+		m := new(store.Message)
+		if err := getJSON(tx, bMsgs, key, m); err != nil {
+			return err
+		}
+		if m.KeyID != fromKey {
+			return conflict("message key", []byte(id))
+		}
+		m.KeyID, m.Body = toKey, body
+		return putJSON(tx, bMsgs, key, m)
+	})
+}

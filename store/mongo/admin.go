@@ -96,3 +96,24 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+// ResealMessage swaps body and key id when the key id is still fromKey.
+func (s *Store) ResealMessage(ctx context.Context, id, fromKey, toKey string, body []byte) error {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	res, err := s.msgs.UpdateOne(ctx, bson.M{"_id": id, "key_id": fromKey}, bson.M{"$set": bson.M{"key_id": toKey, "body": body}})
+	if err != nil {
+		return mapErr(err)
+	}
+	if res.MatchedCount == 1 {
+		return nil
+	}
+	n, err := s.msgs.CountDocuments(ctx, bson.M{"_id": id})
+	if err != nil {
+		return mapErr(err)
+	}
+	if n == 0 {
+		return fmt.Errorf("mongo: message %q: %w", id, store.ErrNotFound)
+	}
+	return fmt.Errorf("mongo: message %q has another key: %w", id, store.ErrConflict)
+}

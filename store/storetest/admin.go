@@ -14,6 +14,7 @@ var adminCases = []testCase{
 	{"CountEmpty", testAdminCountEmpty},
 	{"Count", testAdminCount},
 	{"DeleteUser", testAdminDeleteUser},
+	{"ResealMessage", testAdminResealMessage},
 }
 
 func testAdminDeleteUser(t *testing.T, s store.Store) {
@@ -108,4 +109,18 @@ func testAdminCount(t *testing.T, s store.Store) {
 	if !reflect.DeepEqual(got, want) || len(dk) != 2 || dk["v1"] != 2 || dk["v2"] != 1 {
 		t.Fatalf("counts: %+v %v, want %+v v1=2 v2=1", got, dk, want)
 	}
+}
+
+func testAdminResealMessage(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	mkConv(t, s, "!r")
+	m := send(t, s, "!r", alice, nil)
+	wantErr(t, s.ResealMessage(ctx, m.ID, "not-its-key", "k2", []byte("x")), store.ErrConflict, "reseal from a wrong key")
+	must(t, s.ResealMessage(ctx, m.ID, m.KeyID, "k2", []byte("resealed")))
+	got, err := s.GetMessage(ctx, m.ID)
+	must(t, err)
+	if got.KeyID != "k2" || string(got.Body) != "resealed" || got.Seq != m.Seq || got.Sender != m.Sender {
+		t.Fatalf("resealed message: %+v", got)
+	}
+	wantErr(t, s.ResealMessage(ctx, "nope", "a", "b", nil), store.ErrNotFound, "reseal of a missing message")
 }
