@@ -21,6 +21,7 @@ build:
 deps:
 	@./scripts/install-test-deps.sh
 	@./matrix/jstest/install.sh
+	@./test/e2e/axe/install.sh
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
@@ -31,7 +32,7 @@ vet:
 # nodes of the end-to-end tests are built with -race too (CRYPTTALK_TEST_RACE=1),
 # and a race report in a node's output fails the test that started it.
 test: deps vet
-	CRYPTTALK_TEST_RACE=1 $(GO) test -race -count=1 -timeout 40m $(PKGS)
+	CRYPTTALK_TEST_RACE=1 CRYPTTALK_TEST_ARTIFACTS=$(CURDIR)/test-artifacts $(GO) test -race -count=1 -timeout 40m $(PKGS)
 	$(GO) test -run '^$$' -fuzz FuzzCanonical -fuzztime 10s ./federation/canonicaljson
 	$(GO) test -run '^$$' -fuzz FuzzReceiveTransaction -fuzztime 10s ./federation
 	cd deploy/test && $(GO) vet ./... && $(GO) test -count=1 -timeout 15m ./...

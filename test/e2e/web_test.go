@@ -3,10 +3,13 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -51,10 +54,40 @@ func browser(t *testing.T) context.Context {
 	return ctx
 }
 
-// shot saves a screenshot of the page in the test's artifact directory.
+var shotDirs sync.Map // test name -> *shotDir
+
+type shotDir struct {
+	once sync.Once
+	dir  string
+	n    atomic.Int32
+}
+
+// shot saves a screenshot of the page, numbered in step order, in
+// $CRYPTTALK_TEST_ARTIFACTS/<test> (`make test` sets it to test-artifacts/),
+// else in the test's artifact directory (kept with `go test -artifacts`);
+// the directory is printed in the log.
 func shot(t *testing.T, ctx context.Context, name string) {
-	if b, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {
-		_ = os.WriteFile(filepath.Join(t.ArtifactDir(), name+".png"), b, 0o644)
+	v, _ := shotDirs.LoadOrStore(t.Name(), &shotDir{})
+	d := v.(*shotDir)
+	d.once.Do(func() {
+		if root := os.Getenv("CRYPTTALK_TEST_ARTIFACTS"); root != "" {
+			d.dir = filepath.Join(root, strings.ReplaceAll(t.Name(), "/", "_"))
+			if err := os.MkdirAll(d.dir, 0o755); err != nil {
+				t.Errorf("artifacts: %v", err)
+			}
+		} else {
+			d.dir = t.ArtifactDir()
+		}
+		t.Logf("screenshots of each step: %s", d.dir)
+	})
+	b, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	file := filepath.Join(d.dir, fmt.Sprintf("%02d-%s.png", d.n.Add(1), name))
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Errorf("screenshot %s: %v", name, err)
 	}
 }
 

@@ -190,6 +190,9 @@ async function loadList(q) {
     if (c.peer.online) state.online.add(c.peer.user_id);
     // The list shows the state up to last_seq; the socket replays the rest.
     if (!state.positions.has(c.conversation_id)) state.positions.see(c.conversation_id, c.last_seq);
+    // The peer's positions: ticks survive a reload, not only live receipts.
+    if (c.peer_delivered_seq) showReceipt({ conversation_id: c.conversation_id, user_id: c.peer.user_id, kind: 'delivered', seq: c.peer_delivered_seq });
+    if (c.peer_read_seq) showReceipt({ conversation_id: c.conversation_id, user_id: c.peer.user_id, kind: 'read', seq: c.peer_read_seq });
   }
   for (const u of users) {
     state.users.set(u.user_id, u);
@@ -349,8 +352,9 @@ function show(m, quiet) {
   const day = dayOf(m.createdAt);
   if (day && day !== lastDay) {
     lastDay = day;
+    // A plain list item: role=separator would leave the <ol> with a child
+    // that is not a list item (axe: list).
     const sep = el('li', 'day', day);
-    sep.setAttribute('role', 'separator');
     list.insertBefore(sep, list.querySelector('li.pending, li.failed'));
   }
   const li = messageItem(m);
