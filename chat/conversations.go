@@ -119,6 +119,7 @@ func (s *Service) viewConversation(ctx context.Context, p *Principal, c *store.C
 	v := &ConversationView{
 		ConversationID: c.ID, Peer: ViewUser(peer, p.User, online[peer.UserID]), Unread: unread,
 		LastSeq: c.LastSeq, ReadSeq: c.ReadSeq[me], Timer: TimerView{Seconds: c.TimerSeconds, Mode: c.TimerMode},
+		PeerDeliveredSeq: c.DeliveredSeq[peer.UserID], PeerReadSeq: c.ReadSeq[peer.UserID],
 	}
 	if len(last) == 1 {
 		if v.LastMessage, err = s.viewMessage(ctx, last[0], me); err != nil {

@@ -61,7 +61,11 @@ type Conversation struct {
 	Unread         int      `json:"unread"`
 	LastSeq        int64    `json:"last_seq"`
 	ReadSeq        int64    `json:"read_seq"`
-	Timer          Timer    `json:"timer"`
+	// The peer's positions, so a client shows delivered and read ticks
+	// on its own messages after a reload, not only from live receipts.
+	PeerDeliveredSeq int64 `json:"peer_delivered_seq"`
+	PeerReadSeq      int64 `json:"peer_read_seq"`
+	Timer            Timer `json:"timer"`
 }
 
 // Receipt is the data of a `receipt` event (kind delivered or read).
