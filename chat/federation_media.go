@@ -48,18 +48,21 @@ func (s *Service) outgoingFile(ctx context.Context, m *store.Message, v *FileVie
 }
 
 // LocalMedia opens a local file for the server origin, which asks for it
-// because one of its users received it: the file's message must be from a
-// local user to a user of origin. A peer's fetch is not a play.
+// because one of its users received it: the file must be a local user's,
+// sent in a conversation with a user of origin. It goes by the file's
+// conversation, not its message: the message is queued (and may be
+// fetched for) before the file record names it. A peer's fetch is not a
+// play.
 func (s *Service) LocalMedia(ctx context.Context, origin, fileID string) (*Download, error) {
 	f, err := s.store.GetFile(ctx, fileID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && f.MessageID == "") {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (f.ConversationID == "" || serverOf(f.Owner) != s.opts.ServerName)) {
 		return nil, NotFound("unknown file")
 	}
 	if err != nil {
 		return nil, storeError(err)
 	}
-	m, err := s.store.GetMessage(ctx, f.MessageID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (serverOf(m.Recipient) != origin || serverOf(m.Sender) != s.opts.ServerName)) {
+	c, err := s.store.GetConversation(ctx, f.ConversationID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (!isMember(c, f.Owner) || serverOf(peerOf(c, f.Owner)) != origin)) {
 		return nil, NotFound("unknown file")
 	}
 	if err != nil {

@@ -108,3 +108,37 @@ func TestFederationFileRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestFederationMediaBeforeFileNamesMessage: the receiver may fetch a file
+// as soon as its message is queued, before the file record names the
+// message (announce writes that afterwards). That fetch was answered 404,
+// which the origin's sender takes as final: the file message was lost.
+func TestFederationMediaBeforeFileNamesMessage(t *testing.T) {
+	t.Parallel()
+	x, _, _, _ := fedPair(t)
+	ctx := context.Background()
+	pf, err := x.svc.ReceiveFile(ctx, x.users["alice"], "voice", "n.wav", bytes.NewReader(wavBytes(100)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := x.svc.CompleteUpload(ctx, x.users["alice"], pf, chat.UploadFields{To: "@bob:y", Kind: "voice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := x.st.GetFile(ctx, res.FileID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.MessageID = "" // the moment between the message's commit and the file's update
+	if err := x.st.UpdateFile(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.svc.LocalMedia(ctx, "y", res.FileID); err != nil {
+		t.Fatalf("LocalMedia before the file names its message: %v", err)
+	}
+	for _, origin := range []string{"z", "x"} {
+		if _, err := x.svc.LocalMedia(ctx, origin, res.FileID); chat.AsError(err).Status != 404 {
+			t.Fatalf("LocalMedia for %s: %v, want 404", origin, err)
+		}
+	}
+}
