@@ -99,8 +99,8 @@ func TestWebRichMessages(t *testing.T) {
 	// The timer control sets the conversation's timer; a message under it
 	// shows a countdown.
 	err = chromedp.Do(ctx,
+		// SetValue fires input and change itself, as a user's choice does.
 		chromedp.SetValue(chromedp.CSS("#timer"), "300"),
-		chromedp.Evaluate[chromedp.Void](`document.getElementById('timer').dispatchEvent(new Event('change'))`),
 	)
 	if err != nil {
 		t.Fatal(err)
