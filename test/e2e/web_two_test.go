@@ -71,6 +71,9 @@ func TestWebTwoBrowsers(t *testing.T) {
 		t.Fatalf("ben reads: %v", err)
 	}
 	shot(t, bctx, "ben-received")
+	if !evalJS[bool](t, bctx, `document.getElementById('notice').hidden`) {
+		t.Errorf("the notice of Ann's message stays on screen once Ben has her conversation open")
+	}
 	err = chromedp.Do(actx,
 		waitJS(`document.getElementById('typing').textContent.includes('ben is typing')`),
 		waitJS(`document.querySelector('#people li[data-user-id="@ben:localhost"]').classList.contains('online')`),

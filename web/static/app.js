@@ -275,6 +275,8 @@ async function openPeer(u) {
   $('peer-name').textContent = u.username;
   $('typing').textContent = '';
   $('chat-error').textContent = '';
+  // A notice of this conversation is answered by opening it.
+  if ($('notice').dataset.from === u.user_id) $('notice').hidden = true;
   $('messages').replaceChildren();
   for (const id of ['text', 'send', 'file', 'timer', 'timer-mode', 'record', 'emoji']) $(id).disabled = false;
   $('emoji-panel').hidden = true;
@@ -631,6 +633,7 @@ function notice(m) {
   const u = state.users.get(m.from);
   const n = $('notice');
   n.textContent = 'New message from ' + (u ? u.username : m.from) + ': ' + preview(m).slice(0, 80);
+  n.dataset.from = m.from;
   n.hidden = false;
   clearTimeout(noticeTimer);
   noticeTimer = setTimeout(() => { n.hidden = true; }, 6000);
