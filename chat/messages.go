@@ -109,6 +109,12 @@ func (s *Service) byTxn(ctx context.Context, p *Principal, peer *store.User, txn
 	if m.Recipient != peer.UserID {
 		return nil, false, Conflict(CodeConflict, "txn_id was already used for another conversation")
 	}
+	// A retry publishes again: the first attempt may have stored the
+	// message and never published it (a store write that committed after
+	// its timeout, a node killed in between), and a socket that stays
+	// connected would not see it until a later message exposed the gap.
+	// Sessions drop the repeat by seq.
+	s.publishMessage(ctx, m)
 	v, err = s.viewMessage(ctx, m, p.User.UserID)
 	return v, err == nil, err
 }

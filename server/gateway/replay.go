@@ -84,6 +84,19 @@ func (s *Session) mark(conv string) int64 {
 	return m
 }
 
+// shown reports whether a live message event with seq in conv must not
+// go out: the client resumed past it, the socket had it, or it is more
+// than seenWindow behind the
+// watermark, which no original publish is (it follows its commit at
+// once); that is a retry's re-publish of a message the socket got long
+// ago. Caller holds mu.
+func (s *Session) shown(conv string, seq int64) bool {
+	if since, ok := s.since[conv]; ok && seq <= since {
+		return true // the client said it has everything up to since
+	}
+	return s.seen.has(conv, seq) || seq <= s.mark(conv)-seenWindow
+}
+
 // deliver passes a live event to the socket, or holds it while a replay is
 // running or a gap before it is being filled. It runs on an opener worker
 // and never blocks: enqueue and kill do not wait for the socket.
@@ -98,7 +111,7 @@ func (s *Session) deliver(d *delivery) {
 		return
 	}
 	if d.seq > 0 {
-		if s.seen.has(d.conv, d.seq) {
+		if s.shown(d.conv, d.seq) {
 			return
 		}
 		if d.seq > s.mark(d.conv)+1 {
@@ -147,7 +160,7 @@ func (s *Session) catchUp(ctx context.Context, since map[string]int64) error {
 	}
 	maps.Copy(base, since)
 	s.mu.Lock()
-	s.baseline = base
+	s.baseline, s.since = base, since
 	s.mu.Unlock()
 	done := resyncState{convs: make(map[string]bool, len(since))}
 	if len(since) > 0 {
@@ -259,7 +272,7 @@ func (s *Session) release(done resyncState) {
 	if !s.rs.wanted() {
 		for i, d := range s.pending {
 			if d.seq > 0 {
-				if s.seen.has(d.conv, d.seq) {
+				if s.shown(d.conv, d.seq) {
 					continue
 				}
 				if d.seq > s.mark(d.conv)+1 && (!done.covers(d.conv) || s.rs.refills < maxRefills) {

@@ -214,3 +214,40 @@ func TestHoleInSeqsIsPassedOver(t *testing.T) {
 		t.Fatalf("session still held: replaying %v, %d pending", s.replaying, len(s.pending))
 	}
 }
+
+// A send retried with its txn_id publishes the message again (the first
+// attempt may never have published it). A socket that had it, or whose
+// client resumed past it, gets it once; a retry long after (more than
+// seenWindow newer messages) is not shown again either.
+func TestRetriedSendIsShownOnce(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Options{})
+	alice := f.principal(t, "alice")
+	dev := &device{got: map[int64]int{}}
+	tr := f.session(t, "bob", nil)
+	send := func(txn string) *chat.MessageView {
+		v, err := f.svc.Send(context.Background(), alice, chat.SendRequest{To: f.ids["bob"], Text: "m " + txn, TxnID: txn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	first := send("t1")
+	dev.conv = first.ConversationID
+	send("t1") // retried at once: the socket had it
+	last := int64(seenWindow + 6)
+	for i := int64(2); i <= last; i++ {
+		send(fmt.Sprint("t", i))
+	}
+	send("t1") // retried long after
+	send(fmt.Sprint("t", last))
+	end := send("sentinel")
+	dev.read(t, tr, func(seq int64, _ int, _ bool) bool { return seq == end.Seq })
+	_ = tr.Close(CloseNormal, "")
+
+	tr2 := f.session(t, "bob", dev.sinceMap())
+	send(fmt.Sprint("t", last)) // the client resumed past it
+	after := send("after")
+	dev.read(t, tr2, func(seq int64, _ int, _ bool) bool { return seq == after.Seq })
+	dev.check(t, after.Seq)
+}

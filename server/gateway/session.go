@@ -40,6 +40,7 @@ type Session struct {
 	overflow  bool // pending overflowed: replay again before going live
 	seen      seenSet
 	baseline  map[string]int64
+	since     map[string]int64 // the client's since at auth: it has these
 	rs        resyncState
 
 	budget frameBudget // client frames; the read loop's alone
