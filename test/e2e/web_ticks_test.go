@@ -47,6 +47,22 @@ func TestWebTicksAfterReload(t *testing.T) {
 		shot(t, ctx, "ticks-"+when)
 	}
 	check("live")
+	// The API itself: the sender's view of the conversation carries the
+	// peer's positions; the reader's view carries the sender's (none read).
+	me := client.New(n.URL())
+	if _, err := me.Login(ctxT(t), "webticks", "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	convs, err := me.Conversations(ctxT(t))
+	if err != nil || len(convs) != 1 {
+		t.Fatalf("conversations: %v %v", convs, err)
+	}
+	if c := convs[0]; c.PeerReadSeq != first.Seq || c.PeerDeliveredSeq != c.LastSeq {
+		t.Fatalf("sender's view: peer_read_seq %d peer_delivered_seq %d (last_seq %d), want %d and last_seq", c.PeerReadSeq, c.PeerDeliveredSeq, c.LastSeq, first.Seq)
+	}
+	if bc, err := bob.Conversations(ctxT(t)); err != nil || len(bc) != 1 || bc[0].PeerReadSeq != 0 || bc[0].ReadSeq != first.Seq {
+		t.Fatalf("reader's view: %+v %v", bc, err)
+	}
 	if err := chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#chat")), webOpen(bu.UserID)); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
