@@ -51,9 +51,10 @@ func axeCheck(t *testing.T, ctx context.Context, src, where string) {
 	if err := json.Unmarshal([]byte(out), &vs); err != nil {
 		t.Fatalf("%s: axe result: %v", where, err)
 	}
-	var bad []string
+	var bad, minor []string
 	for _, v := range vs {
 		if v.Impact != "serious" && v.Impact != "critical" {
+			minor = append(minor, v.Impact+" "+v.ID)
 			continue
 		}
 		for _, n := range v.Nodes {
@@ -66,12 +67,13 @@ func axeCheck(t *testing.T, ctx context.Context, src, where string) {
 		t.Errorf("%s: %d serious/critical accessibility violations:\n%s", where, len(bad), strings.Join(bad, "\n"))
 		return
 	}
-	t.Logf("%s: axe-core found no serious or critical violation (%d minor rules flagged)", where, len(vs)-len(bad))
+	t.Logf("%s: axe-core found no serious or critical violation (lesser: %v)", where, minor)
 }
 
 // TestWebAxe runs axe-core in the page on the login and register forms,
-// the contact list and a conversation holding text, a PDF, an image and a
-// voice message (light and dark): no serious or critical violation.
+// the contact list and a conversation holding text, a PDF and a voice
+// message (light and dark, desktop and phone widths): no serious or
+// critical violation.
 func TestWebAxe(t *testing.T) {
 	t.Parallel()
 	src := axeSource(t)
@@ -121,4 +123,13 @@ func TestWebAxe(t *testing.T) {
 		t.Fatal(err)
 	}
 	axeCheck(t, ctx, src, "conversation-dark")
+	// The phone layout: one column, the conversation with Back, then the list.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)); err != nil {
+		t.Fatal(err)
+	}
+	axeCheck(t, ctx, src, "phone-conversation-dark")
+	if err := chromedp.Do(ctx, colorScheme("light"), chromedp.Click(chromedp.CSS("#back")), chromedp.WaitVisible(chromedp.CSS("#people"))); err != nil {
+		t.Fatal(err)
+	}
+	axeCheck(t, ctx, src, "phone-list")
 }
