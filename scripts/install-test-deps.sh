@@ -7,6 +7,9 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # buildah builds the container image in deploy/test (no Docker engine here).
 command -v buildah >/dev/null 2>&1 || need+=(buildah)
+# npm installs matrix-js-sdk and axe-core for the Node and accessibility
+# tests (machines of this kind come with Node 20; Debian's is the fallback).
+command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 
 # helm renders the chart in deploy/test; built once from the Go module proxy
 # into GOPATH/bin, where the test looks for it.
