@@ -500,3 +500,47 @@ func (a *Admin) doHeader(ctx context.Context, method, path string, body, out any
 }
 
 func decodeInto(raw []byte, v any) error { return json.Unmarshal(raw, v) }
+
+// FederationDestination is one federation peer's outbox: depth, oldest
+// item, attempts, last error and next retry; URL for a configured peer.
+type FederationDestination struct {
+	Destination string    `json:"destination"`
+	Depth       int       `json:"depth"`
+	Oldest      time.Time `json:"oldest"`
+	Attempts    int       `json:"attempts"`
+	LastError   string    `json:"last_error"`
+	NextAttempt time.Time `json:"next_attempt"`
+	URL         string    `json:"url,omitempty"`
+}
+
+// FederationDestinations lists the outbox of every destination and every
+// configured peer.
+func (a *Admin) FederationDestinations(ctx context.Context) ([]FederationDestination, error) {
+	var out struct {
+		Destinations []FederationDestination `json:"destinations"`
+	}
+	return out.Destinations, a.c.Do(ctx, "GET", "/_admin/v1/federation/destinations", nil, &out)
+}
+
+// FederationRetry ends dest's backoff on every node; the answer is its
+// outbox before the retry.
+func (a *Admin) FederationRetry(ctx context.Context, dest string) (*FederationDestination, error) {
+	var out struct {
+		Destination FederationDestination `json:"destination"`
+	}
+	err := a.c.Do(ctx, "POST", "/_admin/v1/federation/destinations/"+url.PathEscape(dest)+"/retry", nil, &out)
+	return &out.Destination, err
+}
+
+// SigningRotation is the answer of a federation signing key rotation.
+type SigningRotation struct {
+	Active string   `json:"active"`
+	Old    []string `json:"old"`
+}
+
+// RotateSigningKey makes a new federation signing key active; the old one
+// is published under old_verify_keys.
+func (a *Admin) RotateSigningKey(ctx context.Context) (*SigningRotation, error) {
+	var out SigningRotation
+	return &out, a.c.Do(ctx, "POST", "/_admin/v1/keys/rotate-signing", nil, &out)
+}

@@ -130,6 +130,14 @@ func New(o Options) (*Node, error) {
 // SetSigningKeys replaces the signing keys after a rotation.
 func (n *Node) SetSigningKeys(k *vault.SigningKeys) { n.client.SetKeys(k) }
 
+// SigningKeys is the key set in use (the served key document's).
+func (n *Node) SigningKeys() *vault.SigningKeys { return n.client.Keys() }
+
+// Destinations is the outbox of every destination (ctl federation peers).
+func (n *Node) Destinations(ctx context.Context) ([]store.OutboxStats, error) {
+	return n.o.Queue.OutboxDestinations(ctx)
+}
+
 // Start runs the senders: one scan at once (so a restart resumes every
 // destination with queued items), then one every ScanInterval.
 func (n *Node) Start(ctx context.Context) error {

@@ -93,6 +93,9 @@ func (s *Server) adminAPI(r fiber.Router) {
 	r.Get("/jobs/:id", s.adminGetJob)
 	r.Post("/jobs/:id/cancel", s.audited("jobs.cancel"), s.adminCancelJob)
 	r.Post("/notices", s.audited("notice.send"), s.adminNotice)
+	r.Get("/federation/destinations", s.adminFederationDestinations)
+	r.Post("/federation/destinations/:server/retry", s.audited("federation.retry"), s.adminFederationRetry)
+	r.Post("/keys/rotate-signing", s.audited("keys.rotate-signing"), s.adminRotateSigning)
 }
 
 func joinOrigins(list []string) string {

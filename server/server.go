@@ -43,6 +43,9 @@ type Options struct {
 	// Federation, when set, mounts the server-to-server routes
 	// (/_crypttalk/...) on the public listener.
 	Federation interface{ Routes(fiber.Router) }
+	// FederationAdmin, when set, serves /_admin/v1/federation and
+	// /_admin/v1/keys/rotate-signing.
+	FederationAdmin *chat.FederationAdmin
 }
 
 // Server is one node's HTTP front.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -97,6 +98,11 @@ func start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*node, er
 	sopts.Registry = reg
 	if n.fed != nil {
 		sopts.Federation = n.fed
+		keyFile := cfg.Federation.SigningKeyFile
+		if keyFile == "" {
+			keyFile = filepath.Join(cfg.Store.DataDir, "signing.key") // vault.LoadOrCreateSigningKeys' file
+		}
+		sopts.FederationAdmin = &chat.FederationAdmin{Node: n.fed, Peers: cfg.Federation.Peers, KeyFile: keyFile}
 	}
 	n.srv, err = server.New(n.svc, sopts)
 	if err != nil {

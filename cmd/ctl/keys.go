@@ -102,6 +102,7 @@ cluster, shows progress, and a node restart only delays it.`,
 	}
 	rotate.Flags().BoolVar(&reencrypt, "reencrypt", false, "then re-encrypt history under the new keys, as a background job (ctl jobs)")
 	rotate.Flags().BoolVar(&rotateWait, "wait", false, "with --reencrypt: follow the job until it ends")
+	keys.AddCommand(newRotateSigningCmd(o))
 	keys.AddCommand(rewrap, verify, rotate, &cobra.Command{
 		Use:   "status",
 		Short: "Show the active master key version, the configured ones, data keys per master key version and file keys",

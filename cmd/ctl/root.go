@@ -99,7 +99,7 @@ func newRoot() *cobra.Command {
 		return cfg.names(), cobra.ShellCompDirectiveNoFileComp
 	})
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
-	root.AddCommand(newHealthCmd(o), newUsersCmd(o), newKeysCmd(o), newPurgeCmd(o), newAuditCmd(o), newStatsCmd(o), newJobsCmd(o), newNoticeCmd(o), newLoginCmd(o), newProfilesCmd(o))
+	root.AddCommand(newHealthCmd(o), newUsersCmd(o), newKeysCmd(o), newPurgeCmd(o), newAuditCmd(o), newStatsCmd(o), newJobsCmd(o), newNoticeCmd(o), newLoginCmd(o), newProfilesCmd(o), newFederationCmd(o))
 	return root
 }
 
