@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"strconv"
 	"time"
@@ -83,7 +80,7 @@ func (a *Admin) FindUsers(ctx context.Context, q UserQuery) ([]AdminUser, string
 		v.Set("admin", strconv.FormatBool(*q.Admin))
 	}
 	out := []AdminUser{}
-	h, err := a.doHeader(ctx, "GET", "/_admin/v1/users?"+v.Encode(), nil, &out)
+	h, err := a.c.doHeader(ctx, "GET", "/_admin/v1/users?"+v.Encode(), nil, &out)
 	if err != nil {
 		return nil, "", err
 	}
@@ -107,14 +104,8 @@ func (a *Admin) User(ctx context.Context, user string) (*UserDetail, error) {
 
 // CreateUser creates an account (no session is opened).
 func (a *Admin) CreateUser(ctx context.Context, username, email, password string, admin bool) (*AdminUser, error) {
-	var out struct {
-		User AdminUser `json:"user"`
-	}
 	body := map[string]any{"username": username, "email": email, "password": password, "admin": admin}
-	if err := a.c.Do(ctx, "POST", "/_admin/v1/users", body, &out); err != nil {
-		return nil, err
-	}
-	return &out.User, nil
+	return a.userCall(ctx, "POST", "/_admin/v1/users", body)
 }
 
 // ResetPassword sets a user's password and answers how many sessions it
@@ -190,13 +181,7 @@ func (a *Admin) SetActive(ctx context.Context, user string, active bool) (*Admin
 	if active {
 		verb = "reactivate"
 	}
-	var out struct {
-		User AdminUser `json:"user"`
-	}
-	if err := a.c.Do(ctx, "POST", "/_admin/v1/users/"+url.PathEscape(user)+"/"+verb, nil, &out); err != nil {
-		return nil, err
-	}
-	return &out.User, nil
+	return a.userCall(ctx, "POST", "/_admin/v1/users/"+url.PathEscape(user)+"/"+verb, nil)
 }
 
 // Revoke ends every session of a user and returns how many.
@@ -213,10 +198,15 @@ func (a *Admin) SetAdmin(ctx context.Context, user string, admin bool) (*AdminUs
 	if admin {
 		verb = "make-admin"
 	}
+	return a.userCall(ctx, "POST", "/_admin/v1/users/"+url.PathEscape(user)+"/"+verb, nil)
+}
+
+// userCall is a request whose answer is {"user": ...}.
+func (a *Admin) userCall(ctx context.Context, method, path string, body any) (*AdminUser, error) {
 	var out struct {
 		User AdminUser `json:"user"`
 	}
-	if err := a.c.Do(ctx, "POST", "/_admin/v1/users/"+url.PathEscape(user)+"/"+verb, nil, &out); err != nil {
+	if err := a.c.Do(ctx, method, path, body, &out); err != nil {
 		return nil, err
 	}
 	return &out.User, nil
@@ -364,13 +354,7 @@ func (j *Job) Finished() bool {
 
 // StartJob queues a job of kind (rewrap, purge).
 func (a *Admin) StartJob(ctx context.Context, kind string) (*Job, error) {
-	var out struct {
-		Job Job `json:"job"`
-	}
-	if err := a.c.Do(ctx, "POST", "/_admin/v1/jobs", map[string]string{"kind": kind}, &out); err != nil {
-		return nil, err
-	}
-	return &out.Job, nil
+	return a.jobCall(ctx, "POST", "/_admin/v1/jobs", map[string]string{"kind": kind})
 }
 
 // Jobs lists jobs newest first, of kind when non-empty.
@@ -390,21 +374,20 @@ func (a *Admin) Jobs(ctx context.Context, kind string, limit int) ([]Job, error)
 
 // Job loads one job.
 func (a *Admin) Job(ctx context.Context, id string) (*Job, error) {
-	var out struct {
-		Job Job `json:"job"`
-	}
-	if err := a.c.Do(ctx, "GET", "/_admin/v1/jobs/"+url.PathEscape(id), nil, &out); err != nil {
-		return nil, err
-	}
-	return &out.Job, nil
+	return a.jobCall(ctx, "GET", "/_admin/v1/jobs/"+url.PathEscape(id), nil)
 }
 
 // CancelJob cancels an unfinished job.
 func (a *Admin) CancelJob(ctx context.Context, id string) (*Job, error) {
+	return a.jobCall(ctx, "POST", "/_admin/v1/jobs/"+url.PathEscape(id)+"/cancel", nil)
+}
+
+// jobCall is a request whose answer is {"job": ...}.
+func (a *Admin) jobCall(ctx context.Context, method, path string, body any) (*Job, error) {
 	var out struct {
 		Job Job `json:"job"`
 	}
-	if err := a.c.Do(ctx, "POST", "/_admin/v1/jobs/"+url.PathEscape(id)+"/cancel", nil, &out); err != nil {
+	if err := a.c.Do(ctx, method, path, body, &out); err != nil {
 		return nil, err
 	}
 	return &out.Job, nil
@@ -469,34 +452,6 @@ func (a *Admin) SendNotice(ctx context.Context, users []string, all bool, text s
 		out.Failed = []string{}
 	}
 	return &out, nil
-}
-
-// doHeader is Client.Do that also answers the response headers (paging
-// cursors travel there, so that list answers stay plain arrays).
-func (a *Admin) doHeader(ctx context.Context, method, path string, body, out any) (http.Header, error) {
-	req, err := a.c.newRequest(ctx, method, path, body)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	resp, err := a.c.httpClient().Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: read answer: %w", method, path, err)
-	}
-	if len(raw) > maxAnswer {
-		return nil, fmt.Errorf("%s %s: %w", method, path, ErrAnswerTooLarge)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, parseAPIError(resp.StatusCode, resp.Header, raw)
-	}
-	if err := json.Unmarshal(raw, out); err != nil {
-		return nil, fmt.Errorf("%s %s: decode answer: %w", method, path, err)
-	}
-	return resp.Header, nil
 }
 
 func decodeInto(raw []byte, v any) error { return json.Unmarshal(raw, v) }

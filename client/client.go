@@ -159,32 +159,39 @@ func retryAfter(v string, now time.Time) time.Duration {
 // sent as its JSON encoding. A non-2xx answer is returned as *APIError; other
 // failures are wrapped with the method and path.
 func (c *Client) Do(ctx context.Context, method, path string, body, out any) error {
+	_, err := c.doHeader(ctx, method, path, body, out)
+	return err
+}
+
+// doHeader is Do that also answers the response headers (paging cursors
+// travel there, so that list answers stay plain arrays).
+func (c *Client) doHeader(ctx context.Context, method, path string, body, out any) (http.Header, error) {
 	req, err := c.newRequest(ctx, method, path, body)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
 	if err != nil {
-		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
+		return nil, fmt.Errorf("%s %s: read answer: %w", method, path, err)
 	}
 	if len(raw) > maxAnswer {
-		return fmt.Errorf("%s %s: %w", method, path, ErrAnswerTooLarge)
+		return nil, fmt.Errorf("%s %s: %w", method, path, ErrAnswerTooLarge)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return parseAPIError(resp.StatusCode, resp.Header, raw)
+		return nil, parseAPIError(resp.StatusCode, resp.Header, raw)
 	}
 	if out == nil || len(raw) == 0 {
-		return nil
+		return resp.Header, nil
 	}
 	if err := json.Unmarshal(raw, out); err != nil {
-		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+		return nil, fmt.Errorf("%s %s: decode answer: %w", method, path, err)
 	}
-	return nil
+	return resp.Header, nil
 }
 
 func (c *Client) newRequest(ctx context.Context, method, path string, body any) (*http.Request, error) {
