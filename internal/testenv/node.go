@@ -116,15 +116,26 @@ func moduleRoot() string {
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
-// FreePort returns a loopback address with a port that was free a moment ago.
+// handedOut holds the ports FreePort gave this process: the kernel may
+// offer a port again once its listener is closed, and two callers that
+// got the same one (a node's listen and admin addresses, say) would clash.
+var handedOut sync.Map
+
+// FreePort returns a loopback address with a port that was free a moment
+// ago and that no earlier call of this process returned.
 func FreePort(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if _, taken := handedOut.LoadOrStore(addr, true); !taken {
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // Node is a crypttalkd process on a loopback port.
