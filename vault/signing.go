@@ -226,9 +226,17 @@ func decodeB64(s string, n int) ([]byte, error) {
 }
 
 // LoadSigningKeysFile reads a key file (a secret file named in config).
-// Like the master key file, it is refused if group or others may read it.
+// It is refused if others may read it or its group may write it; group
+// read stays allowed because a Kubernetes Secret volume read by a
+// non-root pod is root:fsGroup 0440.
 func LoadSigningKeysFile(path string) (*SigningKeys, error) {
-	body, err := readSecretFile(path)
+	return loadSigningKeysFile(path, mountedSecretMode)
+}
+
+// loadSigningKeysFile reads the key file at path, refused if its mode has
+// any bit of refused.
+func loadSigningKeysFile(path string, refused fs.FileMode) (*SigningKeys, error) {
+	body, err := readSecretFile(path, refused)
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +254,7 @@ func LoadSigningKeysFile(path string) (*SigningKeys, error) {
 // the winner's.
 func LoadOrCreateSigningKeys(dir string) (keys *SigningKeys, created bool, err error) {
 	path := filepath.Join(dir, signingKeyFileName)
-	keys, err = LoadSigningKeysFile(path)
+	keys, err = loadSigningKeysFile(path, ownerOnlyMode)
 	if !errors.Is(err, fs.ErrNotExist) {
 		return keys, false, err
 	}
@@ -260,7 +268,7 @@ func LoadOrCreateSigningKeys(dir string) (keys *SigningKeys, created bool, err e
 	keys = NewSigningKeys(k)
 	err = writeSecretFile(path, keys.Text(), false)
 	if errors.Is(err, fs.ErrExist) {
-		keys, err = LoadSigningKeysFile(path)
+		keys, err = loadSigningKeysFile(path, ownerOnlyMode)
 		return keys, false, err
 	}
 	if err != nil {
@@ -275,9 +283,17 @@ func (s *SigningKeys) WriteFile(path string) error {
 	return writeSecretFile(path, s.Text(), true)
 }
 
-// readSecretFile reads a small regular file that only its owner may read;
-// a missing file is an error matching fs.ErrNotExist.
-func readSecretFile(path string) ([]byte, error) {
+// Mode bits that make a secret file refused: files this process wrote
+// into the data dir are the owner's alone; a file mounted for it may also
+// be read by its group.
+const (
+	ownerOnlyMode     fs.FileMode = 0o077
+	mountedSecretMode fs.FileMode = 0o027
+)
+
+// readSecretFile reads a small regular file whose mode has no bit of
+// refused, checked on the open file so nothing can swap it in between.
+func readSecretFile(path string, refused fs.FileMode) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("vault: %w", err)
@@ -290,7 +306,8 @@ func readSecretFile(path string) ([]byte, error) {
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("vault: %s is not a regular file", path)
 	}
-	if perm := st.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
+	// Windows has no such mode bits; its ACLs are the admin's business.
+	if perm := st.Mode().Perm(); perm&refused != 0 && runtime.GOOS != "windows" {
 		return nil, fmt.Errorf("vault: %s is open to group or others (mode %04o); run chmod 600 on it", path, perm)
 	}
 	body, err := io.ReadAll(io.LimitReader(f, maxKeyFile))

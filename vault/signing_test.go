@@ -151,6 +151,19 @@ func TestLoadOrCreateSigningKeys(t *testing.T) {
 	if _, _, err := LoadOrCreateSigningKeys(dir); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Fatalf("world-readable key file: %v", err)
 	}
+	if err := os.Chmod(path, 0o460); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := LoadOrCreateSigningKeys(dir); err == nil {
+		t.Fatal("a key file its group may write was accepted")
+	}
+	// A Kubernetes Secret volume for a non-root pod: root:fsGroup 0440.
+	if err := os.Chmod(path, 0o440); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadSigningKeysFile(path); err != nil {
+		t.Fatalf("group-readable key file (a Secret volume) refused: %v", err)
+	}
 }
 
 // TestLoadOrCreateSigningKeysRace: nodes starting at once on one data dir
