@@ -3,7 +3,6 @@ package vault
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -58,27 +57,9 @@ func (k *Keyring) WriteFile(path string) error {
 // readKeyFile reads and checks the keyring file; a missing file is an
 // error matching fs.ErrNotExist.
 func readKeyFile(path string) (*Keyring, error) {
-	f, err := os.Open(path)
+	body, err := readSecretFile(path, ownerOnlyMode)
 	if err != nil {
-		return nil, fmt.Errorf("vault: %w", err)
-	}
-	defer f.Close()
-	// Stat the open file, not the path, so the mode checked is the mode
-	// of what is read.
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("vault: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("vault: %s is not a regular file", path)
-	}
-	// Windows has no such mode bits; its ACLs are the admin's business.
-	if perm := st.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
-		return nil, fmt.Errorf("vault: %s is open to group or others (mode %04o); run chmod 600 on it", path, perm)
-	}
-	body, err := io.ReadAll(io.LimitReader(f, maxKeyFile))
-	if err != nil {
-		return nil, fmt.Errorf("vault: read %s: %w", path, err)
+		return nil, err
 	}
 	spec, active, err := parseKeyFile(string(body))
 	if err == nil {
