@@ -202,10 +202,9 @@ func (s *Session) runResync() {
 	s.release(want)
 }
 
-// resyncFrom is where each wanted conversation's replay starts. A gap is
-// filled from the watermark. A full resync starts a window before it, so
-// that events lost around an outage whose seqs committed out of order
-// come back too (seen drops the repeats), but never before the baseline.
+// resyncFrom is where each wanted conversation's replay starts: the
+// watermark, or a window before it where a hole was passed over, but
+// never before the baseline.
 func (s *Session) resyncFrom(ctx context.Context, want resyncState) (map[string]int64, error) {
 	var now map[string]int64
 	if want.full {
@@ -218,7 +217,14 @@ func (s *Session) resyncFrom(ctx context.Context, want resyncState) (map[string]
 	defer s.mu.Unlock()
 	from := make(map[string]int64, len(now)+len(want.convs))
 	for conv := range now {
-		from[conv] = max(s.baseline[conv], s.mark(conv)-seenWindow)
+		// Everything up to the watermark was shown (live events wait for
+		// gaps to fill), so the replay starts there; only a conversation
+		// where a hole was passed over looks a window back, for a message
+		// that became visible late (seen drops the repeats).
+		from[conv] = s.mark(conv)
+		if s.holes[conv] {
+			from[conv] = max(s.baseline[conv], s.mark(conv)-seenWindow)
+		}
 	}
 	for conv := range want.convs {
 		if _, ok := from[conv]; !ok {
@@ -282,6 +288,9 @@ func (s *Session) release(done resyncState) {
 					s.pending = slices.Delete(s.pending, 0, i)
 					s.rs.convs = map[string]bool{d.conv: true}
 					break
+				}
+				if d.seq > s.mark(d.conv)+1 {
+					s.holes[d.conv] = true // passed over: it may still turn up
 				}
 				s.seen.add(d.conv, d.seq)
 			}

@@ -41,6 +41,7 @@ type Session struct {
 	seen      seenSet
 	baseline  map[string]int64
 	since     map[string]int64 // the client's since at auth: it has these
+	holes     map[string]bool  // conversations where a missing seq was passed over
 	rs        resyncState
 
 	budget frameBudget // client frames; the read loop's alone
@@ -100,7 +101,7 @@ func (g *Gateway) serve(ctx context.Context, t Transport) {
 		g: g, t: t, p: p, ctx: ctx,
 		out:  newSendQueue(g.opts.SendQueue),
 		done: make(chan struct{}), closed: make(chan struct{}),
-		seen: seenSet{}, replaying: true, rs: resyncState{running: true},
+		seen: seenSet{}, holes: map[string]bool{}, replaying: true, rs: resyncState{running: true},
 	}
 	defer s.finish()
 	defer context.AfterFunc(ctx, func() { s.kill(CloseGoingAway, "server shutting down") })()
