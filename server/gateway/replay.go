@@ -239,6 +239,12 @@ func (s *Session) resyncFrom(ctx context.Context, want resyncState) (map[string]
 // as a slow consumer.
 func (s *Session) replayed(v *chat.MessageView) error {
 	s.mu.Lock()
+	if v.Seq > s.mark(v.ConversationID)+1 {
+		// The store skipped a seq: deleted or expired, or taken by a write
+		// not yet visible, whose publish may be lost. A later full resync
+		// must look back for it.
+		s.holes[v.ConversationID] = true
+	}
 	isNew := s.seen.add(v.ConversationID, v.Seq)
 	s.mu.Unlock()
 	if !isNew {
