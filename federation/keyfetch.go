@@ -9,8 +9,13 @@ import (
 // Key fetcher bounds.
 const (
 	// MinKeyRefetch is the least time between two fetches of one server's
-	// key document, however many unknown key ids its requests name.
-	MinKeyRefetch    = 30 * time.Second
+	// key document for a key id already looked for, or a stale document.
+	MinKeyRefetch = 30 * time.Second
+	// maxNewKeyFetches is how many key ids never looked for may each
+	// fetch the document at once within one MinKeyRefetch: the first
+	// signature after a rotation checks without waiting, and a server
+	// naming random key ids costs its own server a few fetches, no more.
+	maxNewKeyFetches = 4
 	maxKeyServers    = 10000
 	maxKeysPerServer = 32
 )
@@ -21,8 +26,9 @@ const (
 // fetch). Keys seen once are kept (old ones with their expired_ts, current
 // ones with their cache bound), so a signature made while a key was valid
 // still checks after the document moved on. An unknown key id, or a
-// document past its bound, causes a refetch, at most one per server every
-// MinKeyRefetch; concurrent callers share one fetch.
+// document past its bound, causes a refetch: at once for a key id not
+// looked for before (up to maxNewKeyFetches per window), else at most one
+// per server every MinKeyRefetch; concurrent callers share one fetch.
 type KeyFetcher struct {
 	Client *Client
 	Now    func() time.Time
@@ -33,9 +39,24 @@ type KeyFetcher struct {
 
 type keyEntry struct {
 	keys      map[string]VerifyKey
-	until     time.Time // when the document must be fetched again
-	lastFetch time.Time
-	fetching  chan struct{} // closed when the running fetch ends
+	until     time.Time       // when the document must be fetched again
+	lastFetch time.Time       // the last fetch that opened a window
+	missed    map[string]bool // key ids fetched for in this window
+	fetching  chan struct{}   // closed when the running fetch ends
+}
+
+// mayFetchLocked decides whether a lookup of keyID fetches the document
+// now, and books the fetch in the window. Caller holds f.mu.
+func (e *keyEntry) mayFetchLocked(keyID string, known bool, now time.Time) bool {
+	if e.lastFetch.IsZero() || now.Sub(e.lastFetch) >= MinKeyRefetch {
+		e.lastFetch, e.missed = now, map[string]bool{keyID: true}
+		return true
+	}
+	if known || e.missed[keyID] || len(e.missed) >= maxNewKeyFetches {
+		return false
+	}
+	e.missed[keyID] = true
+	return true
 }
 
 func (f *KeyFetcher) now() time.Time {
@@ -77,7 +98,7 @@ func (f *KeyFetcher) VerifyKey(ctx context.Context, server, keyID string) (Verif
 				return VerifyKey{}, unauthorized(ErrUnknownKey, "no key "+keyID+" known for "+server)
 			}
 		}
-		if attempt > 0 || (!e.lastFetch.IsZero() && now.Sub(e.lastFetch) < MinKeyRefetch) {
+		if attempt > 0 || !e.mayFetchLocked(keyID, known, now) {
 			f.mu.Unlock()
 			if known {
 				return k, nil // stale: its ValidUntilTS lets the caller judge
@@ -85,7 +106,7 @@ func (f *KeyFetcher) VerifyKey(ctx context.Context, server, keyID string) (Verif
 			return VerifyKey{}, unauthorized(ErrUnknownKey, "no key "+keyID+" known for "+server)
 		}
 		done := make(chan struct{})
-		e.fetching, e.lastFetch = done, now
+		e.fetching = done
 		f.mu.Unlock()
 
 		doc, err := f.Client.FetchKeys(ctx, server)

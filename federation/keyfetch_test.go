@@ -3,6 +3,7 @@ package federation
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -65,9 +66,22 @@ func TestKeyFetcherCachesAndRefetches(t *testing.T) {
 	if _, err := p.f.VerifyKey(ctx, "a.example", k1.ID()); err != nil || p.fetches.Load() != 1 {
 		t.Fatalf("not cached: %d fetches", p.fetches.Load())
 	}
-	// An unknown key id refetches, once per MinKeyRefetch.
-	if _, err := p.f.VerifyKey(ctx, "a.example", "ed25519:nope"); !errors.Is(err, ErrUnknownKey) || p.fetches.Load() != 1 {
-		t.Fatalf("unknown key within MinKeyRefetch of the fetch: %v, %d fetches", err, p.fetches.Load())
+	// An unknown key id refetches at once, but only the first lookup of
+	// it in a window; a few new ids each may, then none until the window
+	// ends.
+	for range 3 {
+		if _, err := p.f.VerifyKey(ctx, "a.example", "ed25519:nope"); !errors.Is(err, ErrUnknownKey) {
+			t.Fatal(err)
+		}
+	}
+	if n := p.fetches.Load(); n != 2 {
+		t.Fatalf("%d fetches after 3 lookups of one unknown key, want 2", n)
+	}
+	for i := range 2 * maxNewKeyFetches {
+		_, _ = p.f.VerifyKey(ctx, "a.example", fmt.Sprintf("ed25519:random%d", i))
+	}
+	if n := p.fetches.Load(); n != maxNewKeyFetches { // the window's key ids: k1, nope and the first random ones
+		t.Fatalf("%d fetches after many random key ids, want %d", n, maxNewKeyFetches)
 	}
 	p.advance(MinKeyRefetch)
 	for range 5 {
@@ -75,13 +89,13 @@ func TestKeyFetcherCachesAndRefetches(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := p.fetches.Load(); n != 2 {
-		t.Fatalf("%d fetches for 5 lookups of an unknown key, want 2", n)
+	if n := p.fetches.Load(); n != 1+maxNewKeyFetches {
+		t.Fatalf("%d fetches after the window, want %d", n, 1+maxNewKeyFetches)
 	}
 
-	// Rotation: the new key is found by refetch; the old one stays, for
-	// events stamped before its expired_ts.
-	p.advance(MinKeyRefetch)
+	// Rotation: the new key is found by refetch at once (the document was
+	// fetched moments ago); the old one stays, for events stamped before
+	// its expired_ts.
 	k2 := newKey(t, "k2")
 	p.mu.Lock()
 	rotatedAt := p.now

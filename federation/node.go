@@ -36,6 +36,9 @@ type Options struct {
 	Locker     pubsub.Locker  // one sender per destination across the cluster; nil: this node alone
 	Limiter    pubsub.Limiter // per-origin inbound rate; nil: no limit
 	Bus        pubsub.Bus     // optional: a Wake reaches the node holding the destination's lease at once
+	// ReloadKeys reads the signing keys again (the key file), when another
+	// node of the cluster rotated them; nil: rotations stay on their node.
+	ReloadKeys func() (*vault.SigningKeys, error)
 	Config     config.Federation
 	Log        *slog.Logger
 	Registerer prometheus.Registerer // nil: metrics kept unregistered
@@ -127,8 +130,29 @@ func New(o Options) (*Node, error) {
 	return n, nil
 }
 
-// SetSigningKeys replaces the signing keys after a rotation.
-func (n *Node) SetSigningKeys(k *vault.SigningKeys) { n.client.SetKeys(k) }
+// SetSigningKeys replaces the signing keys after a rotation (already
+// persisted) and tells the other nodes, which reload theirs: the served
+// key document and every signature change cluster-wide within moments.
+func (n *Node) SetSigningKeys(k *vault.SigningKeys) {
+	n.client.SetKeys(k)
+	n.broadcast(keysMessage)
+}
+
+// reloadKeys is the other nodes' side of a rotation.
+func (n *Node) reloadKeys() {
+	if n.o.ReloadKeys == nil {
+		return
+	}
+	k, err := n.o.ReloadKeys()
+	if err != nil {
+		n.log.Error("another node rotated the signing key but this one cannot read it; it signs with the old key until restarted", "err", err)
+		return
+	}
+	if k.Active().ID() != n.client.Keys().Active().ID() {
+		n.client.SetKeys(k)
+		n.log.Info("signing key reloaded after a rotation on another node", "key_id", k.Active().ID())
+	}
+}
 
 // SigningKeys is the key set in use (the served key document's).
 func (n *Node) SigningKeys() *vault.SigningKeys { return n.client.Keys() }
@@ -150,6 +174,10 @@ func (n *Node) Start(ctx context.Context) error {
 	n.mu.Unlock()
 	if n.o.Bus != nil {
 		sub, err := n.o.Bus.Subscribe(ctx, wakeTopic, func(_ string, payload []byte) {
+			if string(payload) == keysMessage {
+				n.reloadKeys()
+				return
+			}
 			if dest, ok := strings.CutPrefix(string(payload), retryPrefix); ok {
 				n.localRetry(dest)
 				return
@@ -270,25 +298,29 @@ func (n *Node) sender(dest string) *sender {
 // Wake implements chat.Outbound: dest's outbox has new items.
 func (n *Node) Wake(dest string) {
 	n.localWake(dest)
-	if n.o.Bus != nil {
-		select {
-		case n.busWake <- dest:
-		default: // the scan finds it
-		}
-	}
+	n.broadcast(dest)
 }
 
-// retryPrefix marks a Retry on the wake topic (server names hold no "!").
-const retryPrefix = "!retry:"
+// Control messages on the wake topic (server names hold no "!").
+const (
+	retryPrefix = "!retry:"
+	keysMessage = "!keys" // the signing keys were rotated: reload them
+)
 
 // Retry ends dest's backoff on every node and sends now (ctl federation
 // retry). The store's failure record is replaced by the next attempt's
 // outcome.
 func (n *Node) Retry(dest string) {
 	n.localRetry(dest)
+	n.broadcast(retryPrefix + dest)
+}
+
+// broadcast hands msg to the wake publisher for the other nodes; when
+// its queue is full msg is dropped: the scan then finds the work.
+func (n *Node) broadcast(msg string) {
 	if n.o.Bus != nil {
 		select {
-		case n.busWake <- retryPrefix + dest:
+		case n.busWake <- msg:
 		default:
 		}
 	}

@@ -191,8 +191,10 @@ func (n *node) shutdown(timeout time.Duration) {
 func newFederation(cfg *config.Config, n *node, b busParts, reg *prometheus.Registry, log *slog.Logger) (*federation.Node, error) {
 	var keys *vault.SigningKeys
 	var err error
+	var reload func() (*vault.SigningKeys, error)
 	if path := cfg.Federation.SigningKeyFile; path != "" {
 		keys, err = vault.LoadSigningKeysFile(path)
+		reload = func() (*vault.SigningKeys, error) { return vault.LoadSigningKeysFile(path) }
 	} else {
 		var created bool
 		keys, created, err = vault.LoadOrCreateSigningKeys(cfg.Store.DataDir)
@@ -209,7 +211,7 @@ func newFederation(cfg *config.Config, n *node, b busParts, reg *prometheus.Regi
 	fed, err := federation.New(federation.Options{
 		ServerName: cfg.Server.ServerName, Keys: keys, Chat: n.svc, Queue: n.store,
 		Locker: b.locker, Limiter: b.limiter, Bus: b.bus, Config: cfg.Federation, Log: log, Registerer: reg,
-		LeaseTTL: cfg.Federation.SenderLease,
+		LeaseTTL: cfg.Federation.SenderLease, ReloadKeys: reload,
 	})
 	if err != nil {
 		return nil, err

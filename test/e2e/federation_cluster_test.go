@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -35,7 +36,7 @@ func TestFederationClusterSenderFailover(t *testing.T) {
 		"CRYPTTALK_SERVER_NAME=a.test", "MONGO_URL=" + mongo.URL(), "REDIS_URL=" + redis.URL(),
 		"CRYPTTALK_MASTER_KEYS=v1:" + base64.StdEncoding.EncodeToString(vault.NewDataKey()),
 		"CRYPTTALK_STORE_OP_TIMEOUT=3s", "CRYPTTALK_BUS_PREFIX=" + fmt.Sprintf("fed%d:", time.Now().UnixNano()),
-		"CRYPTTALK_FEDERATION_SIGNING_KEY_FILE=" + keyFile,
+		"CRYPTTALK_FEDERATION_SIGNING_KEY_FILE=" + keyFile, "CRYPTTALK_ADMIN_TOKEN=" + e2eAdminToken,
 	}, fast...)
 	a1 := testenv.StartNode(t, testenv.NodeConfig{Env: aEnv})
 	b := testenv.StartNode(t, testenv.NodeConfig{Env: append([]string{"CRYPTTALK_SERVER_NAME=b.test",
@@ -77,5 +78,20 @@ func TestFederationClusterSenderFailover(t *testing.T) {
 		waitTexts(t, bc, alice.UserID, history)
 		victim.Start()
 	}
+	waitTexts(t, bc, alice.UserID, history)
+
+	// A signing key rotation on one node reaches the other at once (over
+	// the bus, from the shared key file): both serve the new key and what
+	// either signs next is taken by b.
+	out, msg, code := runCtl(t, "--server", a1.URL(), "--token", e2eAdminToken, "keys", "rotate-signing", "-o", "json")
+	var r client.SigningRotation
+	if code != 0 || json.Unmarshal([]byte(out), &r) != nil {
+		t.Fatalf("rotate-signing: exit %d %s %s", code, out, msg)
+	}
+	if !testenv.Poll(10*time.Second, func() bool { v, _ := keyDoc(t, a2); return onlyKey(t, v) == r.Active }) {
+		t.Fatalf("the other node does not serve the rotated key %s", r.Active)
+	}
+	send(a2, "signed with the rotated key on the other node")
+	send(a1, "signed with the rotated key on the rotating node")
 	waitTexts(t, bc, alice.UserID, history)
 }
