@@ -36,6 +36,9 @@ type config struct {
 	timeout   time.Duration
 	jsonOut   bool
 	cpuProf   string
+	metrics   string // server's Prometheus /metrics, for its CPU without a pid
+	token     string // bearer for -metrics (the public listener wants the admin token)
+	pin       pinSpec
 }
 
 // errUsage is returned for a bad command line (the message was printed).
@@ -65,8 +68,16 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "hard limit on the whole run, setup included")
 	fs.BoolVar(&c.jsonOut, "json", false, "print one JSON object at the end")
 	fs.StringVar(&c.cpuProf, "cpuprofile", "", "write ctbench's own CPU profile to this file (the tool shares the CPU with a local server)")
+	fs.StringVar(&c.metrics, "metrics", "", "with -url and no -server-pid: the server's /metrics URL, to read its CPU (process_cpu_seconds_total)")
+	fs.StringVar(&c.token, "metrics-token", "", "bearer token for -metrics (the admin token when /metrics is on the public listener)")
+	pin := fs.String("pin", "", "TOOL[,SERVER]: CPU numbers; the tool re-executes itself on TOOL, and the server it starts (or -server-pid) is moved to SERVER")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	var perr error
+	if c.pin, perr = parsePin(*pin); perr != nil {
+		fmt.Fprintln(stderr, "ctbench:", perr)
+		return c, fmt.Errorf("%w: %w", errUsage, perr)
 	}
 	if *urls != "" {
 		c.urls = strings.Split(*urls, ",")
@@ -98,6 +109,15 @@ func (c config) check() error {
 		return errors.New("-scenario restart needs -start: it fills a data dir before the server starts")
 	case c.start && c.serverPID != 0:
 		return errors.New("-server-pid is for -url: with -start the tool measures its own server")
+	case c.metrics != "" && (c.start || c.serverPID != 0):
+		return errors.New("-metrics is for -url without -server-pid: otherwise the tool reads the server's CPU from /proc")
+	case c.pin.server >= 0 && !c.start && c.serverPID == 0:
+		return errors.New("-pin TOOL,SERVER needs -start or -server-pid to know the server's process")
+	}
+	if c.metrics != "" {
+		if err := checkLoopback(c.metrics); err != nil {
+			return err
+		}
 	}
 	for _, u := range c.urls {
 		if err := checkLoopback(u); err != nil {

@@ -41,6 +41,12 @@ func ctbench(args []string) int {
 	if err != nil {
 		return 2
 	}
+	if cfg.pin.tool >= 0 {
+		if err := pinSelf(cfg.pin.tool); err != nil {
+			fmt.Fprintln(os.Stderr, "ctbench:", err)
+			return 1
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if cfg.cpuProf != "" {
@@ -98,6 +104,9 @@ func writeReport(w io.Writer, r Report, asJSON bool) error {
 	p("  delivered  %d (%.0f/s)", r.Delivered, r.DeliveredPerSec)
 	p("  latency    p50 %.2fms  p90 %.2fms  p99 %.2fms  max %.2fms", r.P50ms, r.P90ms, r.P99ms, r.MaxMs)
 	p("  lost %d  duplicated %d  errors %d %v", r.Lost, r.Duplicated, r.ErrorsTotal, r.Errors)
+	if r.ServerCPUUsPerMsg > 0 || r.ToolCPUUsPerMsg > 0 {
+		p("  CPU/msg    server %.1fµs  tool %.1fµs (measured window only)", r.ServerCPUUsPerMsg, r.ToolCPUUsPerMsg)
+	}
 	if r.ServerRSSBytes > 0 {
 		p("  server     peak RSS %.1f MiB, CPU %.1fs", float64(r.ServerRSSBytes)/(1<<20), r.ServerCPUSeconds)
 	}

@@ -23,7 +23,8 @@ type runner struct {
 	members  []*member
 	progress io.Writer // nil: no progress line
 	closing  atomic.Bool
-	pid      int // server to measure, 0 if none
+	pid      int          // server to measure, 0 if none
+	cpu      [2]cpuSample // when measuring started and stopped
 }
 
 // run sets up the users, runs the scenario and returns its report.
@@ -46,6 +47,11 @@ func run(ctx context.Context, cfg config, progress io.Writer) (rep Report, err e
 			}
 		}()
 		r.cfg.urls, r.pid = []string{srv.url}, srv.pid()
+	}
+	if r.cfg.pin.server >= 0 {
+		if err := pinProcess(r.pid, r.cfg.pin.server); err != nil {
+			return Report{}, err
+		}
 	}
 	if err := r.register(ctx); err != nil {
 		return Report{}, err
@@ -71,6 +77,7 @@ func run(ctx context.Context, cfg config, progress io.Writer) (rep Report, err e
 			rep.ServerRSSBytes, rep.ServerCPUSeconds = u.peakRSS, u.cpuSeconds
 		}
 	}
+	r.cpuFigures(&rep)
 	return rep, err
 }
 
@@ -179,9 +186,29 @@ func (r *runner) measure(ctx context.Context, warmup, d time.Duration) time.Dura
 	if !sleepCtx(ctx, warmup) {
 		return 0
 	}
+	server := serverCPUReader(func() int { return r.pid }, r.cfg.metrics, r.cfg.token)
+	r.cpu[0] = sampleCPU(ctx, server)
 	r.st.startMeasuring()
 	sleepCtx(ctx, d)
-	return r.st.stopMeasuring()
+	elapsed := r.st.stopMeasuring()
+	r.cpu[1] = sampleCPU(context.WithoutCancel(ctx), server)
+	return elapsed
+}
+
+// cpuFigures fills the report's CPU per message from the two samples.
+func (r *runner) cpuFigures(rep *Report) {
+	b, a := r.cpu[0], r.cpu[1]
+	if a == (cpuSample{}) { // never measured
+		return
+	}
+	rep.ServerCPUUsPerMsg = usPerMsg(b.server, a.server, rep.Acked)
+	rep.ToolCPUUsPerMsg = usPerMsg(b.tool, a.tool, rep.Acked)
+	if b.server >= 0 && a.server >= b.server {
+		rep.ServerCPUWindowS = a.server - b.server
+	}
+	if b.tool >= 0 && a.tool >= b.tool {
+		rep.ToolCPUWindowS = a.tool - b.tool
+	}
 }
 
 // showProgress prints a progress line every second while the counters are

@@ -125,10 +125,16 @@ type Report struct {
 	ErrorsTotal      int64            `json:"errors_total"`
 	ServerRSSBytes   int64            `json:"server_rss_bytes"`
 	ServerCPUSeconds float64          `json:"server_cpu_seconds"`
-	RSSPerConnBytes  int64            `json:"rss_per_conn_bytes,omitempty"`
-	PagesPerSec      float64          `json:"pages_per_sec,omitempty"`
-	Resumed          int              `json:"resumed,omitempty"`
-	ResumeMs         float64          `json:"resume_ms,omitempty"`
+	// CPU per acknowledged message over the measured window (warm-up and
+	// drain excluded); 0 when it could not be read.
+	ServerCPUUsPerMsg float64 `json:"server_cpu_us_per_msg"`
+	ToolCPUUsPerMsg   float64 `json:"tool_cpu_us_per_msg"`
+	ServerCPUWindowS  float64 `json:"server_cpu_window_s"`
+	ToolCPUWindowS    float64 `json:"tool_cpu_window_s"`
+	RSSPerConnBytes   int64   `json:"rss_per_conn_bytes,omitempty"`
+	PagesPerSec       float64 `json:"pages_per_sec,omitempty"`
+	Resumed           int     `json:"resumed,omitempty"`
+	ResumeMs          float64 `json:"resume_ms,omitempty"`
 }
 
 // report summarises the run so far over a measured window of elapsed.
