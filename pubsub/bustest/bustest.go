@@ -37,6 +37,7 @@ func Run(t *testing.T, newBus NewBus) {
 	t.Run("Presence", func(t *testing.T) { runPresence(t, newBus) })
 	t.Run("Limiter", func(t *testing.T) { runLimiter(t, newBus) })
 	t.Run("Locker", func(t *testing.T) { runLocker(t, newBus) })
+	t.Run("Registry", func(t *testing.T) { runRegistry(t, newBus) })
 }
 
 // WaitFor polls cond until it holds and fails the test when it does not

@@ -26,6 +26,9 @@ type Hub struct {
 	presence *presenceTable
 	limiter  *limiter
 	leases   leases
+	// nodeTable is the node registry (registry.go); its map is made on
+	// first use under its lock.
+	nodeTable nodeTable
 }
 
 // NewHub returns an empty in-process cluster.

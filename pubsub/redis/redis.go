@@ -8,6 +8,7 @@
 //	<p>pres:node:<node id>   set of users connected to that node (TTL'd)
 //	<p>rl:<key>              GCRA rate limit: theoretical arrival time (ms)
 //	<p>lease:<name>          lease, value = holder node id
+//	<p>nodes                 hash: node id -> JSON of its latest heartbeat (registry.go)
 //
 // Payloads are opaque sealed events; Redis never sees plaintext.
 package redis
