@@ -46,8 +46,33 @@ type Credentials struct {
 	Username string
 	Email    string
 	Password string
-	// ClientIP is used for rate limits only.
+	// ClientIP is used for rate limits and shown as the device's last IP.
 	ClientIP string
+	// DeviceID names the device to open the session on (empty: a new
+	// one); a device the user has gets a new token, the old one ends.
+	DeviceID string
+	// DisplayName names a new device (a known one keeps its name unless
+	// one is given).
+	DisplayName string
+	// UserAgent is shown with the device.
+	UserAgent string
+}
+
+// LoginResult is an opened session.
+type LoginResult struct {
+	User     *store.User
+	Token    string
+	DeviceID string
+}
+
+// checkDevice validates the device fields of a login or registration.
+func (c Credentials) checkDevice() error {
+	if c.DeviceID != "" {
+		if err := validDeviceID(c.DeviceID); err != nil {
+			return err
+		}
+	}
+	return validDeviceName(c.DisplayName)
 }
 
 // Register creates an account and its first session.
@@ -64,6 +89,9 @@ func (s *Service) Register(ctx context.Context, c Credentials) (*store.User, str
 		return nil, "", err
 	}
 	if err := validPassword(c.Password); err != nil {
+		return nil, "", err
+	}
+	if err := c.checkDevice(); err != nil {
 		return nil, "", err
 	}
 	hash, err := bcrypt.GenerateFromPassword(prehash(c.Password), s.opts.BcryptCost)
@@ -85,7 +113,7 @@ func (s *Service) Register(ctx context.Context, c Credentials) (*store.User, str
 		}
 		return nil, "", storeError(err)
 	}
-	tok, err := s.newSession(ctx, u)
+	tok, _, err := s.newSession(ctx, u, c)
 	if err != nil {
 		return nil, "", err
 	}
@@ -108,21 +136,45 @@ func (s *Service) whichTaken(ctx context.Context, localpart string) error {
 // IP, and failed attempts count against the (account, IP) pair, so a
 // stranger guessing passwords never locks the owner out from elsewhere.
 func (s *Service) Login(ctx context.Context, c Credentials) (*store.User, string, error) {
-	if err := s.allow(ctx, "login:ip:"+c.ClientIP, s.opts.LoginPerIP, s.opts.LoginWindow); err != nil {
+	r, err := s.LoginDevice(ctx, c)
+	if err != nil {
 		return nil, "", err
+	}
+	return r.User, r.Token, nil
+}
+
+// LoginDevice is Login that also answers the session's device id.
+func (s *Service) LoginDevice(ctx context.Context, c Credentials) (*LoginResult, error) {
+	u, err := s.checkLogin(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	tok, dev, err := s.newSession(ctx, u, c)
+	if err != nil {
+		return nil, err
+	}
+	return &LoginResult{User: u, Token: tok, DeviceID: dev}, nil
+}
+
+func (s *Service) checkLogin(ctx context.Context, c Credentials) (*store.User, error) {
+	if err := s.allow(ctx, "login:ip:"+c.ClientIP, s.opts.LoginPerIP, s.opts.LoginWindow); err != nil {
+		return nil, err
+	}
+	if err := c.checkDevice(); err != nil {
+		return nil, err
 	}
 	localpart, err := canonicalUsername(strings.TrimSpace(c.Username))
 	if err != nil || len(c.Password) > maxPassword {
 		// No account can have this name: there is nothing to guess.
-		return nil, "", Unauthorized("incorrect username or password")
+		return nil, Unauthorized("incorrect username or password")
 	}
 	failKey := "login:fail:" + localpart + ":" + c.ClientIP
 	if err := s.check(ctx, failKey, s.opts.LoginPerUser, s.opts.LoginWindow); err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	u, err := s.store.GetUserByLocalpart(ctx, localpart)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, "", storeError(err)
+		return nil, storeError(err)
 	}
 	hash := dummyHash(s.opts.BcryptCost)
 	if u != nil {
@@ -131,16 +183,12 @@ func (s *Service) Login(ctx context.Context, c Credentials) (*store.User, string
 	if bcrypt.CompareHashAndPassword(hash, prehash(c.Password)) != nil || u == nil {
 		// Counted after the fact: this attempt is answered 401 either way.
 		_ = s.allow(ctx, failKey, s.opts.LoginPerUser, s.opts.LoginWindow)
-		return nil, "", Unauthorized("incorrect username or password")
+		return nil, Unauthorized("incorrect username or password")
 	}
 	if u.Deactivated {
-		return nil, "", &Error{Status: 403, Code: CodeDeactivated, Msg: "this account is deactivated"}
+		return nil, &Error{Status: 403, Code: CodeDeactivated, Msg: "this account is deactivated"}
 	}
-	tok, err := s.newSession(ctx, u)
-	if err != nil {
-		return nil, "", err
-	}
-	return u, tok, nil
+	return u, nil
 }
 
 // prehash maps a password of any length to 44 bytes before bcrypt, which

@@ -100,6 +100,7 @@ type Service struct {
 	keys *keyCache
 	ctrl pubsub.Subscription
 	fed  fedState
+	dev  devState
 
 	controlMu        sync.RWMutex
 	controlListeners []ControlListener

@@ -51,14 +51,17 @@ func (h *handler) login(c *fiber.Ctx) error {
 		}
 		user = local
 	}
-	u, tok, err := h.svc.Login(c.UserContext(), chat.Credentials{Username: user, Password: r.Password, ClientIP: h.opts.ClientIP(c)})
+	res, err := h.svc.LoginDevice(c.UserContext(), chat.Credentials{
+		Username: user, Password: r.Password, ClientIP: h.opts.ClientIP(c),
+		DeviceID: r.DeviceID, DisplayName: r.Display, UserAgent: c.Get(fiber.HeaderUserAgent),
+	})
 	if err != nil {
 		if e := chat.AsError(err); e.Status == 401 {
 			return forbidden("invalid username or password")
 		}
 		return err
 	}
-	return c.JSON(fiber.Map{"user_id": u.UserID, "access_token": tok, "device_id": deviceID(&chat.Principal{TokenHash: chat.HashToken(tok)}), "home_server": h.svc.ServerName()})
+	return c.JSON(fiber.Map{"user_id": res.User.UserID, "access_token": res.Token, "device_id": res.DeviceID, "home_server": h.svc.ServerName()})
 }
 
 func (h *handler) logout(c *fiber.Ctx, p *chat.Principal) error {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/crypttalk/crypttalk/chat"
 	"github.com/crypttalk/crypttalk/internal/jsonx"
+	"github.com/crypttalk/crypttalk/store"
 )
 
 // Options configure the adapter.
@@ -168,7 +169,7 @@ type authedFunc func(*fiber.Ctx, *chat.Principal) error
 // parameter) through chat: same hashing, expiry and revocation.
 func (h *handler) auth(f authedFunc) fiber.Handler {
 	return wrap(func(c *fiber.Ctx) error {
-		p, err := h.svc.Authenticate(c.UserContext(), token(c))
+		p, err := h.svc.AuthenticateFrom(c.UserContext(), token(c), chat.Client{IP: h.opts.ClientIP(c), UserAgent: c.Get(fiber.HeaderUserAgent)})
 		if err != nil {
 			e := toMatrix(err)
 			if e.status == 401 && token(c) == "" {
@@ -188,9 +189,14 @@ func token(c *fiber.Ctx) string {
 	return c.Query("access_token")
 }
 
-// deviceID names the token as a Matrix device: a session is one device,
-// so transaction ids are scoped per token.
-func deviceID(p *chat.Principal) string { return "CT" + strings.ToUpper(p.TokenHash[:10]) }
+// deviceID is the caller's Matrix device: a session is one device, so
+// transaction ids are scoped per device.
+func deviceID(p *chat.Principal) string {
+	if p.DeviceID == "" {
+		return store.LegacyDeviceID(p.TokenHash)
+	}
+	return p.DeviceID
+}
 
 // param is a path parameter, percent-decoded: js-sdk encodes `!` `@` `:`
 // and mautrix does not, and Fiber hands them over raw.

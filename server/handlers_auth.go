@@ -17,6 +17,17 @@ type credentialsBody struct {
 	Username string `json:"username"`
 	Email    string `json:"email"`
 	Password string `json:"password"`
+	// Optional: the device to log in on (a known one gets a new token)
+	// and a name for a new one.
+	DeviceID   string `json:"device_id"`
+	DeviceName string `json:"device_name"`
+}
+
+func (s *Server) credentials(c *fiber.Ctx, b credentialsBody) chat.Credentials {
+	return chat.Credentials{
+		Username: b.Username, Email: b.Email, Password: b.Password, ClientIP: s.clientIP(c),
+		DeviceID: b.DeviceID, DisplayName: b.DeviceName, UserAgent: c.Get(fiber.HeaderUserAgent),
+	}
 }
 
 func (s *Server) register(c *fiber.Ctx) error {
@@ -24,7 +35,7 @@ func (s *Server) register(c *fiber.Ctx) error {
 	if err := s.decode(c, &b); err != nil {
 		return err
 	}
-	u, tok, err := s.svc.Register(c.UserContext(), chat.Credentials{Username: b.Username, Email: b.Email, Password: b.Password, ClientIP: s.clientIP(c)})
+	u, tok, err := s.svc.Register(c.UserContext(), s.credentials(c, b))
 	if err != nil {
 		return err
 	}
@@ -36,11 +47,11 @@ func (s *Server) login(c *fiber.Ctx) error {
 	if err := s.decode(c, &b); err != nil {
 		return err
 	}
-	u, tok, err := s.svc.Login(c.UserContext(), chat.Credentials{Username: b.Username, Password: b.Password, ClientIP: s.clientIP(c)})
+	r, err := s.svc.LoginDevice(c.UserContext(), s.credentials(c, b))
 	if err != nil {
 		return err
 	}
-	return ok(c, fiber.Map{"user": chat.ViewUser(u, u, false), "token": tok})
+	return ok(c, fiber.Map{"user": chat.ViewUser(r.User, r.User, false), "token": r.Token, "device_id": r.DeviceID})
 }
 
 func (s *Server) logout(c *fiber.Ctx) error {

@@ -71,7 +71,7 @@ func (s *Server) observe(c *fiber.Ctx) error {
 
 // authenticate requires a valid bearer token.
 func (s *Server) authenticate(c *fiber.Ctx) error {
-	p, err := s.svc.Authenticate(c.UserContext(), bearer(c))
+	p, err := s.svc.AuthenticateFrom(c.UserContext(), bearer(c), chat.Client{IP: s.clientIP(c), UserAgent: c.Get(fiber.HeaderUserAgent)})
 	if err != nil {
 		return err
 	}

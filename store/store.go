@@ -86,11 +86,24 @@ type Users interface {
 }
 
 // Session is an access token, stored only as the SHA-256 of the token.
+// Each session is one device of its user (Matrix: one access token per
+// device); the device fields are additive, so a record written before
+// them reads with DeviceID = LegacyDeviceID(TokenHash) (backends fill it
+// in) and the other device fields empty.
 type Session struct {
 	TokenHash string    `json:"token_hash" bson:"_id"`  // hex SHA-256
 	UserID    string    `json:"user_id" bson:"user_id"` // internal user id
 	CreatedAt time.Time `json:"created_at" bson:"created_at"`
 	ExpiresAt time.Time `json:"expires_at" bson:"expires_at"`
+	// DeviceID names the device; a new login of a device replaces its
+	// session (chat deletes the old one first).
+	DeviceID    string `json:"device_id,omitempty" bson:"device_id,omitempty"`
+	DisplayName string `json:"display_name,omitempty" bson:"display_name,omitempty"`
+	// LastSeenAt, LastIP and UserAgent are refreshed at most every few
+	// minutes (TouchSession), not on every request.
+	LastSeenAt time.Time `json:"last_seen_at,omitzero" bson:"last_seen_at,omitempty"`
+	LastIP     string    `json:"last_ip,omitempty" bson:"last_ip,omitempty"`
+	UserAgent  string    `json:"user_agent,omitempty" bson:"user_agent,omitempty"`
 }
 
 // Sessions stores access tokens.
@@ -102,6 +115,19 @@ type Sessions interface {
 	DeleteSession(ctx context.Context, tokenHash string) error
 	// DeleteUserSessions revokes every token of a user and returns how many.
 	DeleteUserSessions(ctx context.Context, userID string) (int, error)
+	// GetDevice returns the session of a user's device (the newest, should
+	// two logins of one device have raced); ErrNotFound when there is none.
+	// Records without a DeviceID match their LegacyDeviceID.
+	GetDevice(ctx context.Context, userID, deviceID string) (*Session, error)
+	// RenameDevice sets the DisplayName of a user's device; ErrNotFound
+	// when the user has no such device.
+	RenameDevice(ctx context.Context, userID, deviceID, name string) error
+	// DeleteDevice revokes every token of a user's device and returns
+	// their hashes; ErrNotFound when the user has no such device.
+	DeleteDevice(ctx context.Context, userID, deviceID string) ([]string, error)
+	// TouchSession records a session's activity: LastSeenAt = at, and
+	// LastIP / UserAgent when non-empty. ErrNotFound when it is gone.
+	TouchSession(ctx context.Context, tokenHash string, at time.Time, ip, userAgent string) error
 }
 
 // Timer modes of a conversation.

@@ -25,7 +25,7 @@ func (s *Store) ListUserSessions(ctx context.Context, userID string) ([]*store.S
 			if err := getJSON(tx, bSessions, k[len(p):], sess); err != nil {
 				return err
 			}
-			out = append(out, sess)
+			out = append(out, store.FillDevice(sess))
 		}
 		return nil
 	})

@@ -36,7 +36,7 @@ func (s *Store) GetSession(ctx context.Context, tokenHash string) (*store.Sessio
 	if err := s.view(ctx, func(tx *bolt.Tx) error { return getJSON(tx, bSessions, []byte(tokenHash), sess) }); err != nil {
 		return nil, err
 	}
-	return sess, nil
+	return store.FillDevice(sess), nil
 }
 
 // DeleteSession revokes one token; store.ErrNotFound if it is unknown.

@@ -17,6 +17,9 @@ func (s *Store) ListUserSessions(ctx context.Context, userID string) ([]*store.S
 	if err := s.findAll(ctx, s.sessions, bson.M{"user_id": userID}, &out); err != nil {
 		return nil, err
 	}
+	for _, sess := range out {
+		store.FillDevice(sess)
+	}
 	return out, nil
 }
 

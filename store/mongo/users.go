@@ -89,7 +89,7 @@ func (s *Store) GetSession(ctx context.Context, tokenHash string) (*store.Sessio
 	if err := s.findOne(ctx, s.sessions, bson.M{"_id": tokenHash}, &sess); err != nil {
 		return nil, err
 	}
-	return &sess, nil
+	return store.FillDevice(&sess), nil
 }
 
 // DeleteSession revokes one token.

@@ -30,6 +30,7 @@ var groups = []struct {
 }{
 	{"Users", userCases},
 	{"Sessions", sessionCases},
+	{"Devices", deviceCases},
 	{"Conversations", conversationCases},
 	{"Messages", messageCases},
 	{"Expiry", expiryCases},
