@@ -90,6 +90,11 @@ const (
 	profileCacheMax  = 10000
 	profileQueryTime = 3 * time.Second
 	ephemeralTime    = 5 * time.Second
+	// A search by another server's user id asks that server, a request to
+	// a host the user names: limited per user, so that nobody makes this
+	// server query thousands of hosts (or one peer thousands of times).
+	remoteSearchPerUser = 30
+	remoteSearchWindow  = time.Minute
 )
 
 type remoteProfile struct {

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/crypttalk/crypttalk/chat"
+	"github.com/crypttalk/crypttalk/pubsub/local"
 	"github.com/crypttalk/crypttalk/store"
 )
 
@@ -327,6 +329,29 @@ func TestFederationUserSearchByRemoteID(t *testing.T) {
 	got, err = x.svc.ListUsers(ctx, x.users["alice"], chat.UserList{Query: "@nobody:y"})
 	if err != nil || len(got) != 0 {
 		t.Fatalf("search for an unknown remote id = %+v, %v", got, err)
+	}
+}
+
+// Searching by remote user ids makes this server ask other servers: a
+// user who tries many is rate-limited (429), others are not.
+func TestFederationRemoteSearchIsRateLimited(t *testing.T) {
+	t.Parallel()
+	x := newEnvWith(t, chat.Options{ServerName: "x", BcryptCost: 4}, local.NewLimiter(nil))
+	y := newEnvWith(t, chat.Options{ServerName: "y", BcryptCost: 4}, nil)
+	x.svc.SetOutbound(&fakeOut{peer: y.svc})
+	ctx := context.Background()
+	var limited error
+	for i := range 100 {
+		if _, err := x.svc.ListUsers(ctx, x.users["alice"], chat.UserList{Query: fmt.Sprintf("@u%d:y", i)}); err != nil {
+			limited = err
+			break
+		}
+	}
+	if e := chat.AsError(limited); limited == nil || e.Status != 429 {
+		t.Fatalf("100 remote searches in a row: %v, want 429 at some point", limited)
+	}
+	if _, err := x.svc.ListUsers(ctx, x.users["bob"], chat.UserList{Query: "@bob:y"}); err != nil {
+		t.Fatalf("another user's search was limited too: %v", err)
 	}
 }
 

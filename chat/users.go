@@ -45,6 +45,9 @@ func (s *Service) ListUsers(ctx context.Context, p *Principal, q UserList) ([]Us
 	}
 	if srv := s.remoteServer(strings.TrimSpace(q.Query)); srv != "" && q.After == "" {
 		// Another server's user id: ask that server for the profile.
+		if err := s.allow(ctx, "remote-search:user:"+p.User.ID, remoteSearchPerUser, remoteSearchWindow); err != nil {
+			return nil, err
+		}
 		u, err := s.resolveRemote(ctx, strings.TrimSpace(q.Query), srv)
 		if isNotFound(err) {
 			return []UserView{}, nil
