@@ -42,7 +42,7 @@ func benchConvs(b *testing.B, s *Store, n int) []string {
 }
 
 // BenchmarkPutMessage is one durable append at a time: two commits (seq,
-// message), each waiting MaxBatchDelay and one fsync.
+// message), each its own commit and fsync.
 func BenchmarkPutMessage(b *testing.B) {
 	s := open(b)
 	conv := benchConvs(b, s, 1)[0]

@@ -2,8 +2,8 @@
 // and encrypted blobs as files under <dir>/blobs/.
 //
 // Every write is durable (bbolt fsyncs its commit) before it returns.
-// Concurrent writes share one commit through bbolt's Batch (group commit):
-// fifty senders pay for one fsync, not fifty. Open reads only the meta
+// Concurrent writes share one commit (group commit, commit.go): fifty
+// senders pay for one fsync, not fifty. Open reads only the meta
 // bucket, so start-up time does not grow with the number of messages.
 package bolt
 
@@ -25,9 +25,8 @@ import (
 const DBFile = "crypttalk.db"
 
 const (
-	defaultLockTimeout   = 5 * time.Second
-	defaultMaxBatchDelay = time.Millisecond
-	defaultPageLimit     = 100
+	defaultLockTimeout = 5 * time.Second
+	defaultPageLimit   = 100
 )
 
 // Options tune the embedded store. The zero value is ready to use.
@@ -36,17 +35,13 @@ type Options struct {
 	// process on the same data dir fails with a clear error instead of
 	// hanging. Default 5s.
 	LockTimeout time.Duration
-	// MaxBatchDelay is how long a write waits for others to join its
-	// commit. Longer means fewer fsyncs under load but more latency for a
-	// lone writer. Default 1ms (bbolt's own default, 10ms, would add 10ms
-	// to every message acknowledgement on an idle server).
-	MaxBatchDelay time.Duration
 }
 
 // Store is the embedded store.Store. It is safe for concurrent use.
 type Store struct {
-	db    *bolt.DB
-	blobs *blobStore
+	db     *bolt.DB
+	commit *committer
+	blobs  *blobStore
 
 	// mu makes Close wait for calls in flight (including writes parked in
 	// a pending batch), so Close does flush them; closed turns later calls
@@ -64,9 +59,6 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = defaultLockTimeout
 	}
-	if opts.MaxBatchDelay <= 0 {
-		opts.MaxBatchDelay = defaultMaxBatchDelay
-	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("bolt: create data dir: %w", err)
 	}
@@ -82,7 +74,6 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
-	db.MaxBatchDelay = opts.MaxBatchDelay
 	if err := migrate(db, migrations); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -94,7 +85,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	return &Store{db: db, blobs: blobs}, nil
+	return &Store{db: db, commit: newCommitter(db), blobs: blobs}, nil
 }
 
 // Ping reports whether the database is open.
@@ -153,7 +144,7 @@ func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
 		return err
 	}
 	defer leave()
-	return dbErr(s.db.Batch(fn))
+	return dbErr(s.commit.do(fn))
 }
 
 // ctxErr turns an ended context into an error that matches both

@@ -104,7 +104,7 @@ func TestSecondOpenFailsClearly(t *testing.T) {
 func TestCloseFlushesAndRefuses(t *testing.T) {
 	dir := t.TempDir()
 	ctx := t.Context()
-	s, err := Open(dir, Options{MaxBatchDelay: 20 * time.Millisecond})
+	s, err := Open(dir, Options{})
 	must(t, err)
 	_, err = s.EnsureConversation(ctx, &store.Conversation{ID: "!c"})
 	must(t, err)
