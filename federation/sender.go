@@ -5,6 +5,7 @@ import (
 	crand "crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"net/http"
@@ -139,7 +140,7 @@ func (s *sender) drain(ctx context.Context) time.Duration {
 func (s *sender) sendBatch(ctx context.Context, items []store.OutboxItem) (d time.Duration, stop bool) {
 	n := s.n
 	ids := make([]string, len(items))
-	var events []*Event
+	out := make([]chat.RemoteEvent, 0, len(items))
 	for i, it := range items {
 		ids[i] = it.ID
 		ev, err := n.o.Chat.Outgoing(ctx, it)
@@ -149,11 +150,15 @@ func (s *sender) sendBatch(ctx context.Context, items []store.OutboxItem) (d tim
 		if err != nil {
 			return s.fail(ctx, err), true
 		}
+		out = append(out, ev)
+	}
+	var events []*Event
+	for _, ev := range latestReceipts(out) {
 		e, err := n.sign(ev)
 		if err != nil {
 			// Never sendable (too large, malformed): retrying cannot help.
 			n.m.dropped.WithLabelValues(s.dest).Inc()
-			n.log.WarnContext(ctx, "federation event dropped: cannot be signed", "destination", s.dest, "item", it.ID, "err", err)
+			n.log.WarnContext(ctx, "federation event dropped: cannot be signed", "destination", s.dest, "type", ev.Type, "err", err)
 			continue
 		}
 		events = append(events, e)
@@ -278,4 +283,37 @@ func randomTxnID() string {
 	var b [18]byte
 	_, _ = crand.Read(b[:])
 	return "e" + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// latestReceipts drops every receipt that a later one of the same batch
+// supersedes (same sender, recipient, conversation and kind): a receipt
+// names the newest message it covers, so only the last one says anything,
+// and under load receipts are most of the outbox. Order is kept.
+func latestReceipts(evs []chat.RemoteEvent) []chat.RemoteEvent {
+	type key struct{ sender, recipient, conv, kind string }
+	seen := map[key]bool{}
+	keep := make([]bool, len(evs))
+	for i := len(evs) - 1; i >= 0; i-- {
+		ev := evs[i]
+		keep[i] = true
+		if ev.Type != chat.FedReceipt {
+			continue
+		}
+		var c struct {
+			Kind string `json:"kind"`
+		}
+		if json.Unmarshal(ev.Content, &c) != nil {
+			continue // sent as it is: the receiver judges it
+		}
+		k := key{ev.Sender, ev.Recipient, ev.ConversationID, c.Kind}
+		keep[i] = !seen[k]
+		seen[k] = true
+	}
+	out := evs[:0]
+	for i, ev := range evs {
+		if keep[i] {
+			out = append(out, ev)
+		}
+	}
+	return out
 }

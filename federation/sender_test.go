@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -319,4 +320,43 @@ func TestSenderSurvivesPanic(t *testing.T) {
 		t.Fatal("not delivered after a panic")
 	}
 	checkInOrder(t, bodies(b), 2)
+}
+
+// TestSenderCoalescesReceipts: of the receipts queued in one batch only
+// the newest per (sender, recipient, conversation, kind) is sent; the
+// others are acknowledged with the batch. Messages all go, in order.
+func TestSenderCoalescesReceipts(t *testing.T) {
+	t.Parallel()
+	a, b := pair(t, nil, nil)
+	receipt := func(kind, msg string) chat.RemoteEvent {
+		ev := evFor(0)
+		ev.Type, ev.ConversationID = chat.FedReceipt, "c1"
+		ev.Content = json.RawMessage(`{"kind":"` + kind + `","message_id":"` + msg + `"}`)
+		return ev
+	}
+	queued := []chat.RemoteEvent{evFor(0), receipt("read", "x1"), receipt("delivered", "x1"), receipt("read", "x2"), evFor(1), receipt("read", "x3")}
+	for i, ev := range queued {
+		p, _ := json.Marshal(ev)
+		if err := a.queue.EnqueueOutbox(context.Background(), store.OutboxItem{ID: "i" + pad(i), Destination: "b.example", Kind: ev.Type, Payload: p}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start(t, a)
+	if !testenv.Poll(waitLimit, func() bool { return a.queue.depth("b.example") == 0 }) {
+		t.Fatalf("a's outbox still holds %d", a.queue.depth("b.example"))
+	}
+	var got []string
+	for _, e := range b.chat.events() {
+		var c struct {
+			Body      string `json:"body"`
+			Kind      string `json:"kind"`
+			MessageID string `json:"message_id"`
+		}
+		_ = json.Unmarshal(e.Content, &c)
+		got = append(got, c.Body+c.Kind+":"+c.MessageID)
+	}
+	want := []string{"m0:id0", "delivered:x1", "m1:id1", "read:x3"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("b received %q, want %q", got, want)
+	}
 }
