@@ -10,6 +10,9 @@ command -v buildah >/dev/null 2>&1 || need+=(buildah)
 # npm installs matrix-js-sdk and axe-core for the Node and accessibility
 # tests (machines of this kind come with Node 20; Debian's is the fallback).
 command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
+# PostgreSQL: internal/testenv runs FerretDB on a throwaway cluster of it
+# (initdb and postgres from /usr/lib/postgresql/*/bin, off PATH on Debian).
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 
 # helm renders the chart in deploy/test; built once from the Go module proxy
 # into GOPATH/bin, where the test looks for it.
@@ -29,3 +32,5 @@ $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 # The Debian package starts a system redis-server; the tests start their own.
 $SUDO systemctl disable --now redis-server >/dev/null 2>&1 || true
+# Likewise the package's own cluster: the tests start theirs.
+$SUDO systemctl disable --now postgresql >/dev/null 2>&1 || true

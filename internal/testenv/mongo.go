@@ -19,17 +19,20 @@ import (
 )
 
 // MongoServer is a MongoDB wire server for tests: FerretDB embedded in the
-// test process (SQLite handler, data in a temp dir), or the real MongoDB
-// named by CRYPTTALK_TEST_MONGO_URL. Each MongoServer hands out its own
-// database name, so tests never share data.
+// test process, on SQLite (data in a temp dir) or on a throwaway
+// PostgreSQL cluster (see MongoBackend), or the real MongoDB named by
+// CRYPTTALK_TEST_MONGO_URL. Each MongoServer hands out its own database
+// name, so tests never share data.
 type MongoServer struct {
-	t      testing.TB
-	addr   string
-	dir    string
-	db     string
-	real   string
-	cancel context.CancelFunc
-	done   chan struct{}
+	t       testing.TB
+	addr    string
+	dir     string
+	db      string
+	real    string
+	backend string
+	pg      *PostgresServer
+	cancel  context.CancelFunc
+	done    chan struct{}
 
 	// A FerretDB process (StartMongoProcess) instead of the embedded one.
 	process bool
@@ -38,12 +41,44 @@ type MongoServer struct {
 	logs    *syncBuffer
 }
 
-// StartMongo starts a server and stops it when the test ends.
+// FerretDB backends (CRYPTTALK_TEST_MONGO_BACKEND).
+const (
+	BackendSQLite     = "sqlite"
+	BackendPostgreSQL = "postgresql"
+)
+
+// MongoBackend is the FerretDB backend named by
+// CRYPTTALK_TEST_MONGO_BACKEND (sqlite or postgresql), else def.
+func MongoBackend(t testing.TB, def string) string {
+	t.Helper()
+	switch b := os.Getenv("CRYPTTALK_TEST_MONGO_BACKEND"); b {
+	case "":
+		return def
+	case BackendSQLite, BackendPostgreSQL:
+		return b
+	default:
+		t.Fatalf("CRYPTTALK_TEST_MONGO_BACKEND=%q: want %s or %s", b, BackendSQLite, BackendPostgreSQL)
+		return ""
+	}
+}
+
+// StartMongo starts a server and stops it when the test ends: FerretDB on
+// SQLite unless CRYPTTALK_TEST_MONGO_BACKEND says otherwise.
 func StartMongo(t testing.TB) *MongoServer {
 	t.Helper()
-	s := &MongoServer{t: t, db: "ct_" + randomHex(6)}
+	return StartMongoOn(t, MongoBackend(t, BackendSQLite))
+}
+
+// StartMongoOn is StartMongo on the given FerretDB backend (ignored when
+// CRYPTTALK_TEST_MONGO_URL names a real MongoDB).
+func StartMongoOn(t testing.TB, backend string) *MongoServer {
+	t.Helper()
+	s := &MongoServer{t: t, db: "ct_" + randomHex(6), backend: backend}
 	if u := os.Getenv("CRYPTTALK_TEST_MONGO_URL"); u != "" {
 		s.real = u
+		return s
+	}
+	if !s.startBackend() {
 		return s
 	}
 	s.dir = t.TempDir()
@@ -73,9 +108,17 @@ func (s *MongoServer) URL() string {
 // server. It is killed when the test ends.
 func StartMongoProcess(t testing.TB) *MongoServer {
 	t.Helper()
-	s := &MongoServer{t: t, db: "ct_" + randomHex(6), process: true}
+	return startMongoProcessOn(t, MongoBackend(t, BackendSQLite))
+}
+
+func startMongoProcessOn(t testing.TB, backend string) *MongoServer {
+	t.Helper()
+	s := &MongoServer{t: t, db: "ct_" + randomHex(6), process: true, backend: backend}
 	if u := os.Getenv("CRYPTTALK_TEST_MONGO_URL"); u != "" {
 		s.real = u
+		return s
+	}
+	if !s.startBackend() {
 		return s
 	}
 	s.dir = t.TempDir()
@@ -89,6 +132,8 @@ func StartMongoProcess(t testing.TB) *MongoServer {
 	s.Start()
 	return s
 }
+
+var ferretNewMu sync.Mutex
 
 var (
 	ferretOnce sync.Once
@@ -114,6 +159,32 @@ func ferretBinary(t testing.TB) string {
 	return ferretBin
 }
 
+// startBackend starts the PostgreSQL cluster FerretDB runs on, if any;
+// false if the test was skipped.
+func (s *MongoServer) startBackend() bool {
+	if s.backend != BackendPostgreSQL {
+		return true
+	}
+	s.pg = StartPostgres(s.t)
+	return s.pg != nil
+}
+
+// Backend is the FerretDB backend, or "mongodb" for a real MongoDB.
+func (s *MongoServer) Backend() string {
+	if s.real != "" {
+		return "mongodb"
+	}
+	return s.backend
+}
+
+// ferretConfig is FerretDB's handler configuration for this server.
+func (s *MongoServer) ferretConfig() (handler, sqliteURL, postgresURL string) {
+	if s.pg != nil {
+		return BackendPostgreSQL, "", s.pg.URL("postgres")
+	}
+	return BackendSQLite, "file:" + s.dir + "/", ""
+}
+
 // CanStop reports whether Stop and Start work (not on a real MongoDB).
 func (s *MongoServer) CanStop() bool { return s.real == "" }
 
@@ -131,12 +202,18 @@ func (s *MongoServer) Start() {
 		s.startProcess()
 		return
 	}
+	handler, sqliteURL, postgresURL := s.ferretConfig()
+	// ferretdb.New writes a package global (its version info): parallel
+	// tests starting servers at once would race on it.
+	ferretNewMu.Lock()
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: s.addr},
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + s.dir + "/",
-		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Listener:      ferretdb.ListenerConfig{TCP: s.addr},
+		Handler:       handler,
+		SQLiteURL:     sqliteURL,
+		PostgreSQLURL: postgresURL,
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
+	ferretNewMu.Unlock()
 	if err != nil {
 		s.t.Fatalf("FerretDB: %v", err)
 	}
@@ -175,7 +252,11 @@ func (s *MongoServer) startProcess() {
 		s.t.Fatalf("ferretdb %s is already running", s.addr)
 	}
 	s.logs = &syncBuffer{}
-	s.cmd = exec.Command(ferretBinary(s.t), "-listen", s.addr, "-dir", s.dir)
+	args := []string{"-listen", s.addr, "-dir", s.dir}
+	if _, _, pgURL := s.ferretConfig(); pgURL != "" {
+		args = append(args, "-postgresql", pgURL)
+	}
+	s.cmd = exec.Command(ferretBinary(s.t), args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("start ferretdb: %v", err)

@@ -20,7 +20,7 @@ func (s *Store) accountData() *mongo.Collection { return s.users.Database().Coll
 func (s *Store) PutAccountData(ctx context.Context, userID, dataType string, content []byte) error {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	id := store.AccountDocID(userID, dataType)
+	id := accountDataID(userID, dataType)
 	_, err := s.accountData().ReplaceOne(ctx, bson.M{"_id": id}, store.AccountDoc{ID: id, Content: content}, options.Replace().SetUpsert(true))
 	return mapErr(err)
 }
@@ -28,7 +28,7 @@ func (s *Store) PutAccountData(ctx context.Context, userID, dataType string, con
 // GetAccountData loads one account data document.
 func (s *Store) GetAccountData(ctx context.Context, userID, dataType string) ([]byte, error) {
 	var d store.AccountDoc
-	if err := s.findOne(ctx, s.accountData(), bson.M{"_id": store.AccountDocID(userID, dataType)}, &d); err != nil {
+	if err := s.findOne(ctx, s.accountData(), bson.M{"_id": accountDataID(userID, dataType)}, &d); err != nil {
 		return nil, err
 	}
 	return d.Content, nil

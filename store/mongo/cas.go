@@ -45,13 +45,11 @@ func (s *Store) counter(ctx context.Context, c *mongo.Collection, id, field stri
 	return 0, fmt.Errorf("%w: %s.%s under too much contention", store.ErrUnavailable, c.Name(), field)
 }
 
-func claimID(coll, id string, n int64) string { return fmt.Sprintf("%s\x00%s\x00%d", coll, id, n) }
-
 // dropClaims forgets the counter claims of a record being deleted.
 func (s *Store) dropClaims(ctx context.Context, coll, id string) error {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	prefix := regexp.QuoteMeta(coll + "\x00" + id + "\x00")
+	prefix := regexp.QuoteMeta(docKeyPrefix(coll, id))
 	_, err := s.claims.DeleteMany(ctx, bson.M{"_id": bson.M{"$regex": "^" + prefix}})
 	return mapErr(err)
 }

@@ -3,7 +3,6 @@ package mongo
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 
@@ -29,17 +28,18 @@ type convDoc struct {
 	Read1        int64    `bson:"read1"`
 	Deliv0       int64    `bson:"deliv0"`
 	Deliv1       int64    `bson:"deliv1"`
+	E2EE         bool     `bson:"e2ee,omitempty"` // set by SetConversationE2EE (keys_e2ee.go)
 }
 
 func toConvDoc(c *store.Conversation) *convDoc {
 	return &convDoc{ID: c.ID, Members: c.Members, CreatedMS: ms(c.CreatedAt), LastMS: ms(c.LastMessageAt), LastSeq: c.LastSeq,
-		TimerSeconds: c.TimerSeconds, TimerMode: c.TimerMode, IdleMS: ms(c.IdleExpiresAt)}
+		TimerSeconds: c.TimerSeconds, TimerMode: c.TimerMode, IdleMS: ms(c.IdleExpiresAt), E2EE: c.E2EE}
 }
 
 func (d *convDoc) conversation() *store.Conversation {
 	return &store.Conversation{ID: d.ID, Members: d.Members, CreatedAt: fromMS(d.CreatedMS), LastMessageAt: fromMS(d.LastMS),
 		LastSeq: d.LastSeq, TimerSeconds: d.TimerSeconds, TimerMode: d.TimerMode, IdleExpiresAt: fromMS(d.IdleMS),
-		ReadSeq: map[string]int64{}, DeliveredSeq: map[string]int64{}}
+		ReadSeq: map[string]int64{}, DeliveredSeq: map[string]int64{}, E2EE: d.E2EE}
 }
 
 // EnsureConversation inserts c unless it exists; a racing insert loses on
@@ -161,7 +161,7 @@ func (s *Store) raise(ctx context.Context, id, userID string, seq int64, kind st
 	}
 	octx, cancel := s.op(ctx)
 	defer cancel()
-	doc := bson.M{"_id": fmt.Sprintf("%s\x00%s\x00%s\x00%d", id, userID, kind, seq), "conv": id, "user": userID, "kind": kind, "seq": seq}
+	doc := bson.M{"_id": positionID(id, userID, kind, seq), "conv": id, "user": userID, "kind": kind, "seq": seq}
 	if _, err := s.positions.InsertOne(octx, doc); err != nil && !mongo.IsDuplicateKeyError(err) {
 		return 0, mapErr(err)
 	}

@@ -68,7 +68,7 @@ func (s *Store) nextOutboxOrder(ctx context.Context, dest string) (int64, error)
 	var c struct {
 		N int64 `bson:"n"`
 	}
-	err := s.fedCounters().FindOneAndUpdate(ctx, bson.M{"_id": "outbox\x00" + dest}, bson.M{"$inc": bson.M{"n": int64(1)}},
+	err := s.fedCounters().FindOneAndUpdate(ctx, bson.M{"_id": outboxCounterID(dest)}, bson.M{"$inc": bson.M{"n": int64(1)}},
 		options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)).Decode(&c)
 	return c.N, mapErr(err)
 }
@@ -227,7 +227,7 @@ func (s *Store) GetInboundTxn(ctx context.Context, origin, txnID string) ([]byte
 	var d struct {
 		Result []byte `bson:"result"`
 	}
-	if err := s.findOne(ctx, s.fedInbound(), bson.M{"_id": origin + "\x00" + txnID}, &d); err != nil {
+	if err := s.findOne(ctx, s.fedInbound(), bson.M{"_id": inboundTxnID(origin, txnID)}, &d); err != nil {
 		return nil, err
 	}
 	if d.Result == nil {
@@ -240,6 +240,6 @@ func (s *Store) GetInboundTxn(ctx context.Context, origin, txnID string) ([]byte
 func (s *Store) PutInboundTxn(ctx context.Context, origin, txnID string, result []byte) error {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	_, err := s.fedInbound().InsertOne(ctx, bson.M{"_id": origin + "\x00" + txnID, "result": result, "created_ms": ms(time.Now())})
+	_, err := s.fedInbound().InsertOne(ctx, bson.M{"_id": inboundTxnID(origin, txnID), "result": result, "created_ms": ms(time.Now())})
 	return mapErr(err)
 }

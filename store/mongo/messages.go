@@ -50,12 +50,6 @@ func messages(docs []msgDoc) []*store.Message {
 	return out
 }
 
-// txnKey is the _id of a claim in the txns collection, where earlier
-// versions recorded (sender, txn_id) before inserting the message. New
-// messages need no claim; the claims are only read for messages that
-// earlier versions stored.
-func txnKey(sender, txn string) string { return sender + "\x00" + txn }
-
 // PutMessage stores a message in one insert. A message with a txn id has
 // the id store.TxnMessageID(sender, txn id), so the unique _id is the
 // (sender, txn_id) constraint: a retry of a send that failed or died at any

@@ -79,6 +79,10 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		_ = client.Disconnect(context.Background())
 		return nil, fmt.Errorf("mongo: create indexes: %w", mapErr(err))
 	}
+	if err := s.migrate(ctx); err != nil {
+		_ = client.Disconnect(context.Background())
+		return nil, fmt.Errorf("mongo: %w", err)
+	}
 	return s, nil
 }
 

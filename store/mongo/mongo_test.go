@@ -13,8 +13,21 @@ import (
 	"github.com/crypttalk/crypttalk/store/storetest"
 )
 
+// TestConformance runs the suite on FerretDB-SQLite (or the backend
+// CRYPTTALK_TEST_MONGO_BACKEND names, or a real MongoDB).
 func TestConformance(t *testing.T) {
-	srv := testenv.StartMongo(t)
+	t.Parallel()
+	conformance(t, testenv.StartMongo(t))
+}
+
+// TestConformancePostgreSQL runs the suite on FerretDB-PostgreSQL, where
+// no key may hold a NUL.
+func TestConformancePostgreSQL(t *testing.T) {
+	t.Parallel()
+	conformance(t, testenv.StartMongoOn(t, testenv.BackendPostgreSQL))
+}
+
+func conformance(t *testing.T, srv *testenv.MongoServer) {
 	storetest.Run(t, func(t *testing.T) store.Store {
 		s, err := Open(context.Background(), srv.URLFor(store.NewID()[:12]), Options{OpTimeout: 5 * time.Second})
 		if err != nil {
