@@ -45,6 +45,9 @@ const (
 	CodeEmailTaken   = "CT_EMAIL_IN_USE"
 	CodeUnknownEvent = "CT_UNKNOWN_EVENT"
 	CodeInternal     = "CT_INTERNAL"
+	// CodeE2EERequired: plaintext into an end-to-end encrypted
+	// conversation (403); no silent downgrade.
+	CodeE2EERequired = "CT_E2EE_REQUIRED"
 )
 
 func newErr(status int, code, msg string) *Error {

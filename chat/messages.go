@@ -134,6 +134,9 @@ func (s *Service) appendMessage(ctx context.Context, n newMessage) (*store.Messa
 	if err != nil {
 		return nil, err
 	}
+	if err := checkE2EE(conv, n.typ); err != nil { // e2ee.go: no plaintext into an E2EE conversation
+		return nil, err
+	}
 	keyID, dek, err := s.currentKey(ctx, conv.ID)
 	if err != nil {
 		return nil, err

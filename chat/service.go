@@ -143,6 +143,7 @@ func New(ctx context.Context, opts Options, d Deps) (*Service, error) {
 		s.metrics = noMetrics{}
 	}
 	s.ring.Store(d.Keyring)
+	s.OnDeviceDeleted(s.e2eeDeviceDeleted) // e2ee.go: a deleted device's keys and inbox go
 	if err := s.CheckMasterKeys(ctx); err != nil {
 		return nil, err
 	}

@@ -74,6 +74,10 @@ type E2EEKeys interface {
 	// CountToDevice counts the messages in a device's inbox.
 	CountToDevice(ctx context.Context, userID, deviceID string) (int, error)
 
+	// SetConversationE2EE sets a conversation's one-way E2EE flag (see
+	// Conversation.E2EE); ErrNotFound when it does not exist.
+	SetConversationE2EE(ctx context.Context, convID string) error
+
 	// DeleteDeviceE2EE removes everything of a device: its device keys,
 	// one-time and fallback keys, signatures on it and its inbox.
 	// Deleting a device without any is not an error.

@@ -153,6 +153,9 @@ type Conversation struct {
 	IdleExpiresAt time.Time        `json:"idle_expires_at" bson:"idle_expires_at"`
 	ReadSeq       map[string]int64 `json:"read_seq" bson:"read_seq"`           // user_id -> highest read seq
 	DeliveredSeq  map[string]int64 `json:"delivered_seq" bson:"delivered_seq"` // user_id -> highest delivered seq
+	// E2EE is the one-way end-to-end flag: once set, the conversation
+	// takes only client-encrypted content (store.E2EEKeys sets it).
+	E2EE bool `json:"e2ee,omitempty" bson:"e2ee,omitempty"`
 }
 
 // Conversations stores conversations and their per-member positions.
@@ -189,6 +192,10 @@ const (
 	TypeFile   = "file"
 	TypeVoice  = "voice"
 	TypeSystem = "system"
+	// TypeEncrypted is a client-encrypted event (Matrix m.room.encrypted):
+	// its body is the client's JSON, opaque to the server, and sealed at
+	// rest like any body.
+	TypeEncrypted = "encrypted"
 )
 
 // Message is one stored message. Body is sealed by the vault with the

@@ -497,3 +497,21 @@ func (s *Store) DeleteDeviceE2EE(ctx context.Context, userID, deviceID string) e
 		})
 	})
 }
+
+// SetConversationE2EE sets the conversation's one-way E2EE flag.
+func (s *Store) SetConversationE2EE(ctx context.Context, convID string) error {
+	if err := checkIDs(convID); err != nil {
+		return err
+	}
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		var c store.Conversation
+		if err := getJSON(tx, bConvs, []byte(convID), &c); err != nil {
+			return err
+		}
+		if c.E2EE {
+			return nil
+		}
+		c.E2EE = true
+		return putJSON(tx, bConvs, []byte(convID), &c)
+	})
+}

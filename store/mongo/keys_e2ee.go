@@ -612,3 +612,17 @@ func (s *Store) DeleteDeviceE2EE(ctx context.Context, userID, deviceID string) e
 	}
 	return nil
 }
+
+// SetConversationE2EE sets the conversation's one-way E2EE flag.
+func (s *Store) SetConversationE2EE(ctx context.Context, convID string) error {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	res, err := s.convs.UpdateOne(ctx, bson.M{"_id": convID}, bson.M{"$set": bson.M{"e2ee": true}})
+	if err != nil {
+		return mapErr(err)
+	}
+	if res.MatchedCount == 0 {
+		return fmt.Errorf("mongo: conversation %q: %w", convID, store.ErrNotFound)
+	}
+	return nil
+}

@@ -222,6 +222,39 @@ var e2eeCases = []testCase{
 		must(t, err)
 		wantIDs(t, "other device", contents(got), []string{`{"t":"t1"}`})
 	}},
+	{"conversation E2EE flag: one way, kept by later writes", func(t *testing.T, s store.Store) {
+		k, ctx := e2eeOf(t, s), t.Context()
+		wantErr(t, k.SetConversationE2EE(ctx, "!missing"), store.ErrNotFound, "missing conversation")
+		mkConv(t, s, "!e1")
+		mkConv(t, s, "!e2")
+		must(t, k.SetConversationE2EE(ctx, "!e1"))
+		must(t, k.SetConversationE2EE(ctx, "!e1"))
+		send(t, s, "!e1", alice, nil)
+		must(t, s.SetTimer(ctx, "!e1", 60, store.TimerAfterSend, t0))
+		if _, err := s.MarkRead(ctx, "!e1", bob, 1); err != nil {
+			t.Fatal(err)
+		}
+		c, err := s.GetConversation(ctx, "!e1")
+		must(t, err)
+		if !c.E2EE || c.LastSeq != 1 || c.TimerSeconds != 60 {
+			t.Fatalf("after writes: %+v", c)
+		}
+		c, err = s.EnsureConversation(ctx, &store.Conversation{ID: "!e1", Members: []string{alice, bob}, CreatedAt: t0})
+		must(t, err)
+		if !c.E2EE {
+			t.Fatal("EnsureConversation lost the flag")
+		}
+		if c, _ := s.GetConversation(ctx, "!e2"); c.E2EE {
+			t.Fatal("another conversation got the flag")
+		}
+		convs, err := s.ListConversations(ctx, alice)
+		must(t, err)
+		for _, c := range convs {
+			if c.E2EE != (c.ID == "!e1") {
+				t.Fatalf("listed %s with flag %v", c.ID, c.E2EE)
+			}
+		}
+	}},
 	{"deleting a device removes its keys and inbox only", func(t *testing.T, s store.Store) {
 		k, ctx := e2eeOf(t, s), t.Context()
 		for _, dev := range []string{"D1", "D2"} {

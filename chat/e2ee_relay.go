@@ -1,0 +1,206 @@
+package chat
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/crypttalk/crypttalk/store"
+)
+
+// ToDeviceEvent is one to-device message as /sync hands it out.
+type ToDeviceEvent struct {
+	Sender  string          `json:"sender"`
+	Type    string          `json:"type"`
+	Content json.RawMessage `json:"content"`
+}
+
+// SendToDevice relays opaque messages {user: {device or "*": content}}
+// of type typ. A retry of txnID by the same device stores nothing twice.
+// A full inbox is refused (429) after the other targets got theirs, so
+// the retry the client makes completes it.
+func (s *Service) SendToDevice(ctx context.Context, p *Principal, typ, txnID string, msgs map[string]map[string]json.RawMessage) error {
+	k, err := s.e2ee()
+	if err != nil {
+		return err
+	}
+	if typ == "" || len(typ) > maxToDeviceType || txnID == "" || len(txnID) > maxTxnID {
+		return Invalid("the event type and transaction id must be 1 to 128 bytes")
+	}
+	n := 0
+	for _, devs := range msgs {
+		n += len(devs)
+	}
+	if n > maxToDeviceTargets {
+		return TooLarge("too many to-device targets in one request")
+	}
+	if err := s.allow(ctx, "todevice:user:"+p.User.ID, s.opts.SendPerUser, s.opts.SendWindow); err != nil {
+		return err
+	}
+	me, dev, now := p.User.UserID, deviceOf(p), s.now().UTC()
+	var full []string
+	var woken []string
+	for user, devs := range msgs {
+		if !strings.HasSuffix(user, ":"+s.opts.ServerName) {
+			// Federation carries no to-device messages yet: dropped, as
+			// Matrix servers drop messages to unknown devices.
+			continue
+		}
+		targets := map[string]json.RawMessage{}
+		for d, content := range devs {
+			if len(content) > maxToDeviceBytes {
+				return TooLarge("a to-device message is larger than the limit")
+			}
+			if d != "*" {
+				targets[d] = content
+				continue
+			}
+			all, err := k.ListDeviceKeys(ctx, user)
+			if err != nil {
+				return storeError(err)
+			}
+			for _, x := range all {
+				if _, set := devs[x.DeviceID]; !set {
+					targets[x.DeviceID] = content
+				}
+			}
+		}
+		for d, content := range targets {
+			if d == "" || strings.IndexByte(d, 0) >= 0 {
+				continue
+			}
+			m := &store.ToDeviceMessage{
+				ID: store.ToDeviceID(me, dev, txnID, user, d), UserID: user, DeviceID: d, Sender: me, SenderDevice: dev,
+				Type: typ, Content: content, CreatedAt: now,
+			}
+			err := k.PutToDevice(ctx, m, InboxMax)
+			if errors.Is(err, store.ErrInboxFull) {
+				full = append(full, user+" "+d)
+				continue
+			}
+			if err != nil {
+				return storeError(err)
+			}
+		}
+		woken = append(woken, user)
+	}
+	s.WakeMatrix(ctx, woken...)
+	if len(full) > 0 {
+		e := newErr(http.StatusTooManyRequests, CodeRateLimited, fmt.Sprintf("the to-device inbox of %d device(s) is full (%d undelivered messages)", len(full), InboxMax))
+		e.RetryAfter = 10 * time.Second
+		return e
+	}
+	return nil
+}
+
+// TakeToDevice acknowledges the batch the caller's device came back
+// from (acked, from its sync token) and hands out the next: at least once,
+// deleted only once acknowledged. batch is the number to put in the
+// next token (acked when nothing was handed out).
+func (s *Service) TakeToDevice(ctx context.Context, p *Principal, acked int64) ([]ToDeviceEvent, int64, error) {
+	k, err := s.e2ee()
+	if err != nil {
+		return nil, acked, err
+	}
+	// Batches grow along a device's chain of tokens; the clock keeps them
+	// apart from a token the client dropped.
+	batch := max(s.now().UnixMilli(), acked+1)
+	msgs, err := k.TakeToDevice(ctx, p.User.UserID, deviceOf(p), acked, batch, toDeviceBatch)
+	if err != nil {
+		return nil, acked, storeError(err)
+	}
+	if len(msgs) == 0 {
+		return nil, acked, nil
+	}
+	out := make([]ToDeviceEvent, 0, len(msgs))
+	for _, m := range msgs {
+		out = append(out, ToDeviceEvent{Sender: m.Sender, Type: m.Type, Content: m.Content})
+	}
+	return out, batch, nil
+}
+
+// EnableE2EE turns end-to-end encryption on in the caller's conversation
+// convID, for good; a conversation that has it already is left as is.
+// A system message records it (the Matrix adapter shows m.room.encryption).
+func (s *Service) EnableE2EE(ctx context.Context, p *Principal, convID, algorithm string) error {
+	if algorithm != MegolmAlgorithm {
+		return Invalid("the only end-to-end algorithm is " + MegolmAlgorithm)
+	}
+	k, err := s.e2ee()
+	if err != nil {
+		return err
+	}
+	conv, err := s.conversationOf(ctx, p, convID)
+	if err != nil {
+		return err
+	}
+	if conv.E2EE {
+		return nil
+	}
+	if err := k.SetConversationE2EE(ctx, conv.ID); err != nil {
+		return storeError(err)
+	}
+	peer := ""
+	for _, m := range conv.Members {
+		if m != p.User.UserID {
+			peer = m
+		}
+	}
+	if _, err := s.appendMessage(ctx, newMessage{sender: p.User.UserID, recipient: peer, typ: store.TypeSystem, body: sealedBody{Text: E2EEOnText}}); err != nil {
+		return AsError(err)
+	}
+	return nil
+}
+
+// EncryptedRequest is an m.room.encrypted event from the caller.
+type EncryptedRequest struct {
+	To      string
+	Content json.RawMessage
+	TxnID   string
+}
+
+// SendEncrypted stores a client-encrypted event: the server checks only
+// its envelope and size; the content is sealed at rest as it came.
+func (s *Service) SendEncrypted(ctx context.Context, p *Principal, r EncryptedRequest) (*MessageView, error) {
+	if len(r.Content) > EncryptedBytes {
+		return nil, TooLarge("the encrypted event is larger than the limit")
+	}
+	var env struct {
+		Algorithm  string          `json:"algorithm"`
+		Ciphertext json.RawMessage `json:"ciphertext"`
+	}
+	if json.Unmarshal(r.Content, &env) != nil || env.Algorithm == "" || len(env.Ciphertext) == 0 {
+		return nil, Invalid("an encrypted event needs algorithm and ciphertext")
+	}
+	if len(r.TxnID) > maxTxnID {
+		return nil, Invalid("txn_id is too long")
+	}
+	peer, err := s.peerFor(ctx, p, r.To)
+	if err != nil {
+		return nil, err
+	}
+	if r.TxnID != "" {
+		if v, found, err := s.byTxn(ctx, p, peer, r.TxnID); found || err != nil {
+			return v, err
+		}
+	}
+	if err := s.allow(ctx, "send:user:"+p.User.ID, s.opts.SendPerUser, s.opts.SendWindow); err != nil {
+		return nil, err
+	}
+	m, err := s.appendMessage(ctx, newMessage{sender: p.User.UserID, recipient: peer.UserID, typ: store.TypeEncrypted, body: sealedBody{Text: string(r.Content)}, txnID: r.TxnID})
+	if errors.Is(err, store.ErrConflict) && r.TxnID != "" {
+		v, found, err := s.byTxn(ctx, p, peer, r.TxnID)
+		if err == nil && !found {
+			return nil, Unavailable("the message store", fmt.Errorf("txn_id %q conflicted but names no stored message", r.TxnID))
+		}
+		return v, err
+	}
+	if err != nil {
+		return nil, AsError(err)
+	}
+	return s.viewMessage(ctx, m, p.User.UserID)
+}
