@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"sync"
@@ -81,7 +83,9 @@ func (s *Server) wsRecover(conn *websocket.Conn) {
 type wsTransport struct {
 	conn    *websocket.Conn
 	ip      string
-	closing atomic.Bool // a close frame went out: later frames are dropped
+	closing atomic.Bool   // a close frame went out: later frames are dropped
+	wmu     chan struct{} // held by WriteFrames and the close frame; made once
+	wmuOnce sync.Once
 }
 
 // RemoteIP is the client's address for the gateway's per-address cap.
@@ -109,9 +113,90 @@ func (t *wsTransport) WritePing() error {
 	return t.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteTimeout))
 }
 
+// WriteFrames writes frames as unmasked, final text frames (what
+// WriteMessage sends without compression) in one write to the socket. The
+// library offers no batch write; one Write call is atomic on the socket
+// against the library's own writes, and wmu keeps the close frame from
+// going out between the check of closing and this write.
+func (t *wsTransport) WriteFrames(frames [][]byte) error {
+	if !t.lockWrites(wsWriteTimeout) {
+		return errWriteBusy
+	}
+	defer t.unlockWrites()
+	if t.closing.Load() {
+		return nil
+	}
+	nc := t.conn.NetConn()
+	_ = nc.SetWriteDeadline(time.Now().Add(wsWriteTimeout))
+	bp := frameBufs.Get().(*[]byte)
+	defer putFrameBuf(bp)
+	buf := (*bp)[:0]
+	for _, f := range frames {
+		if len(buf) > 0 && len(buf)+len(f)+10 > maxCoalesced {
+			if _, err := nc.Write(buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
+		}
+		buf = appendTextFrame(buf, f)
+	}
+	_, err := nc.Write(buf)
+	*bp = buf
+	return err
+}
+
+// maxCoalesced bounds one coalesced write; larger batches take several.
+const maxCoalesced = 64 << 10
+
+var frameBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+func putFrameBuf(bp *[]byte) {
+	if cap(*bp) <= maxCoalesced+(16<<10) { // a huge frame's buffer is not kept
+		frameBufs.Put(bp)
+	}
+}
+
+// appendTextFrame appends a server-to-client text frame (RFC 6455 5.2:
+// FIN, opcode 1, no mask) carrying p.
+func appendTextFrame(b, p []byte) []byte {
+	const finText = 0x81
+	switch n := len(p); {
+	case n < 126:
+		b = append(b, finText, byte(n))
+	case n <= 0xffff:
+		b = append(b, finText, 126, byte(n>>8), byte(n))
+	default:
+		b = append(b, finText, 127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	return append(b, p...)
+}
+
+var errWriteBusy = errors.New("websocket: write lock not acquired in time")
+
+// lockWrites orders WriteFrames against the close frame. It gives up after
+// d, as the library's WriteControl does when a write holds the socket.
+func (t *wsTransport) lockWrites(d time.Duration) bool {
+	t.wmuOnce.Do(func() { t.wmu = make(chan struct{}, 1) })
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case t.wmu <- struct{}{}:
+		return true
+	case <-timer.C:
+		return false
+	}
+}
+
+func (t *wsTransport) unlockWrites() { <-t.wmu }
+
 // Close may run concurrently with the writer: WriteControl and Close are
 // safe to call alongside other methods.
 func (t *wsTransport) Close(code int, reason string) error {
+	t.closing.Store(true)
+	if t.lockWrites(time.Second) { // a coalesced write in flight goes first
+		defer t.unlockWrites()
+	}
 	_ = t.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
 	// On a hijacked fasthttp connection Close only marks it; the socket
 	// closes when the handler returns. An expired read deadline is what
@@ -127,5 +212,8 @@ func (t *wsTransport) Close(code int, reason string) error {
 // connection, and the reset can destroy the close frame unread.
 func (t *wsTransport) WriteClose(code int, reason string) error {
 	t.closing.Store(true)
+	if t.lockWrites(time.Second) {
+		defer t.unlockWrites()
+	}
 	return t.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
 }

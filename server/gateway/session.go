@@ -230,21 +230,32 @@ func (s *Session) readLoop(ctx context.Context) {
 // goroutine; a nil frame is a heartbeat ping. It stops once the session is
 // killed: what is still queued is not worth a write to a closing socket.
 func (s *Session) flush() {
+	fw, _ := s.t.(FramesWriter)
 	for {
-		for _, b := range s.out.take() {
-			if s.isDone() {
-				break
-			}
+		items := s.out.take()
+		for len(items) > 0 && !s.isDone() {
 			var err error
-			if b == nil {
+			n := 1
+			switch {
+			case items[0] == nil:
 				err = s.t.WritePing()
-			} else {
-				err = s.t.WriteFrame(b)
+			case fw != nil:
+				for n < len(items) && items[n] != nil {
+					n++
+				}
+				if n == 1 {
+					err = s.t.WriteFrame(items[0])
+				} else {
+					err = fw.WriteFrames(items[:n])
+				}
+			default:
+				err = s.t.WriteFrame(items[0])
 			}
 			if err != nil {
 				s.kill(CloseInternal, "write failed")
 				break
 			}
+			items = items[n:]
 		}
 		s.writing.Store(false)
 		// A frame queued after take but before the flag was cleared found

@@ -33,3 +33,11 @@ type Transport interface {
 	// Close sends a close frame with code and reason and closes the socket.
 	Close(code int, reason string) error
 }
+
+// FramesWriter is an optional Transport ability: write several text frames
+// with one write to the socket. The writer uses it for whatever queued up
+// while it was busy, so a loaded socket costs one syscall per flush (and
+// its client one wake-up) instead of one per frame.
+type FramesWriter interface {
+	WriteFrames(frames [][]byte) error
+}
