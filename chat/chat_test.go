@@ -96,7 +96,7 @@ func (e *env) events(t *testing.T, user string) func() []string {
 			M any    `json:"m"`
 		}
 		_ = json.Unmarshal(p, &ev)
-		if ev.M != nil {
+		if ev.M != nil || (len(p) > 0 && p[0] == store.MessageRecordMagic) {
 			ev.E = "message"
 		}
 		mu.Lock()

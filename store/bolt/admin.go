@@ -146,13 +146,13 @@ func (s *Store) ResealMessage(ctx context.Context, id, fromKey, toKey string, bo
 		}
 		key = bytes.Clone(key)
 		m := new(store.Message)
-		if err := getJSON(tx, bMsgs, key, m); err != nil {
+		if err := getMessageRec(tx, key, m); err != nil {
 			return err
 		}
 		if m.KeyID != fromKey {
 			return conflict("message key", []byte(id))
 		}
 		m.KeyID, m.Body = toKey, body
-		return putJSON(tx, bMsgs, key, m)
+		return putMessageRec(tx, key, m)
 	})
 }

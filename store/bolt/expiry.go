@@ -61,7 +61,7 @@ func (s *Store) SetMessagesExpiry(ctx context.Context, conv, recipient string, u
 // startTimer sets the expiry of the message under key, if it still waits.
 func startTimer(tx *bolt.Tx, key []byte, readAt time.Time) error {
 	var m store.Message
-	if err := getJSON(tx, bMsgs, key, &m); err != nil {
+	if err := getMessageRec(tx, key, &m); err != nil {
 		return err
 	}
 	if !pendingAfterRead(&m) {
@@ -71,7 +71,7 @@ func startTimer(tx *bolt.Tx, key []byte, readAt time.Time) error {
 	if err := tx.Bucket(bExpiry).Put(timeKey(m.ExpiresAt, m.ID), []byte{}); err != nil {
 		return err
 	}
-	return putJSON(tx, bMsgs, key, &m)
+	return putMessageRec(tx, key, &m)
 }
 
 // ListExpiredMessages returns up to limit messages (any conversation)
@@ -109,7 +109,7 @@ func (s *Store) DeleteMessages(ctx context.Context, ids []string) error {
 			}
 			key = bytes.Clone(key) // the delete below may move its page
 			var m store.Message
-			if err := getJSON(tx, bMsgs, key, &m); err != nil {
+			if err := getMessageRec(tx, key, &m); err != nil {
 				return err
 			}
 			if err := unindexMessage(tx, &m); err != nil {

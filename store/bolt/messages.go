@@ -87,7 +87,23 @@ func insertMessage(tx *bolt.Tx, key []byte, m *store.Message) error {
 	if err := enqueueMessageTx(tx, m); err != nil {
 		return err
 	}
-	return putJSON(tx, bMsgs, key, m)
+	return putMessageRec(tx, key, m)
+}
+
+// putMessageRec stores m under key in its binary record
+// (store.AppendMessageRecord): a tenth of the cost of JSON both ways.
+func putMessageRec(tx *bolt.Tx, key []byte, m *store.Message) error {
+	return tx.Bucket(bMsgs).Put(key, store.AppendMessageRecord(make([]byte, 0, 200+len(m.Body)), m))
+}
+
+// getMessageRec loads the message under key, binary or (written before
+// the binary record) JSON.
+func getMessageRec(tx *bolt.Tx, key []byte, m *store.Message) error {
+	raw := tx.Bucket(bMsgs).Get(key)
+	if raw == nil {
+		return notFound(string(bMsgs), key)
+	}
+	return decodeMessageInto(raw, m)
 }
 
 // GetMessage loads a message by id.
@@ -129,7 +145,7 @@ func loadMessage(tx *bolt.Tx, id []byte) (*store.Message, error) {
 		return nil, notFound("message", id)
 	}
 	m := new(store.Message)
-	if err := getJSON(tx, bMsgs, key, m); err != nil {
+	if err := getMessageRec(tx, key, m); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -137,10 +153,23 @@ func loadMessage(tx *bolt.Tx, id []byte) (*store.Message, error) {
 
 func decodeMessage(v []byte) (*store.Message, error) {
 	m := new(store.Message)
-	if err := json.Unmarshal(v, m); err != nil {
-		return nil, fmt.Errorf("bolt: decode message: %w", err)
+	if err := decodeMessageInto(v, m); err != nil {
+		return nil, err
 	}
 	return m, nil
+}
+
+func decodeMessageInto(v []byte, m *store.Message) error {
+	var err error
+	if len(v) > 0 && v[0] == store.MessageRecordMagic {
+		err = store.DecodeMessageRecord(v, m)
+	} else {
+		err = json.Unmarshal(v, m)
+	}
+	if err != nil {
+		return fmt.Errorf("bolt: decode message: %w", err)
+	}
+	return nil
 }
 
 // live reports whether m is unexpired at now.

@@ -2,12 +2,9 @@ package bolt
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
-
-	"github.com/crypttalk/crypttalk/store"
 )
 
 // schemaVersionKey holds, in the meta bucket, how many migrations have run
@@ -35,11 +32,11 @@ var migrations = []migration{
 			return err
 		}
 		return tx.Bucket(bMsgs).ForEach(func(_, v []byte) error {
-			var m store.Message
-			if err := json.Unmarshal(v, &m); err != nil {
+			m, err := decodeMessage(v)
+			if err != nil {
 				return err
 			}
-			return indexAfterRead(tx, &m)
+			return indexAfterRead(tx, m)
 		})
 	},
 	// 3: purge-time and owner indexes of files (see files_due.go).
