@@ -196,10 +196,15 @@ func (s *Service) AdminResetPassword(ctx context.Context, userID, password strin
 // AdminSession is a session as operators see it: never the token, only
 // the start of its hash, which names it in logs too.
 type AdminSession struct {
-	ID        string    `json:"id"`
-	CreatedAt time.Time `json:"created_at"`
-	ExpiresAt time.Time `json:"expires_at"`
-	Expired   bool      `json:"expired"`
+	ID          string    `json:"id"`
+	DeviceID    string    `json:"device_id"`
+	DisplayName string    `json:"display_name"`
+	CreatedAt   time.Time `json:"created_at"`
+	LastSeenAt  time.Time `json:"last_seen_at,omitzero"`
+	LastIP      string    `json:"last_ip"`
+	UserAgent   string    `json:"user_agent"`
+	ExpiresAt   time.Time `json:"expires_at"`
+	Expired     bool      `json:"expired"`
 }
 
 // AdminSessions lists a user's sessions, oldest first.
@@ -211,7 +216,11 @@ func (s *Service) AdminSessions(ctx context.Context, userID string) ([]AdminSess
 	now := s.now()
 	out := make([]AdminSession, 0, len(ss))
 	for _, x := range ss {
-		out = append(out, AdminSession{ID: x.TokenHash[:min(12, len(x.TokenHash))], CreatedAt: x.CreatedAt, ExpiresAt: x.ExpiresAt, Expired: !now.Before(x.ExpiresAt)})
+		store.FillDevice(x)
+		out = append(out, AdminSession{
+			ID: x.TokenHash[:min(12, len(x.TokenHash))], DeviceID: x.DeviceID, DisplayName: x.DisplayName, CreatedAt: x.CreatedAt,
+			LastSeenAt: x.LastSeenAt, LastIP: x.LastIP, UserAgent: x.UserAgent, ExpiresAt: x.ExpiresAt, Expired: !now.Before(x.ExpiresAt),
+		})
 	}
 	slices.SortFunc(out, func(a, b AdminSession) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	return out, nil

@@ -11,6 +11,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/crypttalk/crypttalk/store"
 )
 
@@ -216,7 +218,12 @@ func (s *Service) ListDevices(ctx context.Context, p *Principal) ([]Device, erro
 			out = append(out, deviceView(store.FillDevice(x), p.DeviceID))
 		}
 	}
-	slices.SortFunc(out, func(a, b Device) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	slices.SortFunc(out, func(a, b Device) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.DeviceID, b.DeviceID)
+	})
 	return out, nil
 }
 
@@ -283,4 +290,20 @@ func (s *Service) revokeTokens(ctx context.Context, userID string, hashes []stri
 	for _, h := range hashes {
 		_ = s.publishControl(ctx, Control{Kind: ControlRevokeToken, TokenHash: h, UserID: userID})
 	}
+}
+
+// CheckPassword confirms the caller's password for an operation that asks
+// for it again (Matrix user-interactive auth before deleting a device).
+// Wrong passwords count against the login limit of (account, IP), so this
+// is no faster a way to guess than login.
+func (s *Service) CheckPassword(ctx context.Context, p *Principal, password, clientIP string) error {
+	failKey := "login:fail:" + p.User.Localpart + ":" + clientIP
+	if err := s.check(ctx, failKey, s.opts.LoginPerUser, s.opts.LoginWindow); err != nil {
+		return err
+	}
+	if len(password) > maxPassword || bcrypt.CompareHashAndPassword(p.User.PasswordHash, prehash(password)) != nil {
+		_ = s.allow(ctx, failKey, s.opts.LoginPerUser, s.opts.LoginWindow)
+		return Forbidden("incorrect password")
+	}
+	return nil
 }

@@ -119,10 +119,15 @@ func (a *Admin) ResetPassword(ctx context.Context, user, password string) (int, 
 
 // Session is a user's session as the admin API shows it (never the token).
 type Session struct {
-	ID        string    `json:"id"`
-	CreatedAt time.Time `json:"created_at"`
-	ExpiresAt time.Time `json:"expires_at"`
-	Expired   bool      `json:"expired"`
+	ID          string    `json:"id"`
+	DeviceID    string    `json:"device_id"`
+	DisplayName string    `json:"display_name"`
+	CreatedAt   time.Time `json:"created_at"`
+	LastSeenAt  time.Time `json:"last_seen_at,omitzero"`
+	LastIP      string    `json:"last_ip"`
+	UserAgent   string    `json:"user_agent"`
+	ExpiresAt   time.Time `json:"expires_at"`
+	Expired     bool      `json:"expired"`
 }
 
 // Sessions lists a user's sessions, oldest first.

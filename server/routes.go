@@ -40,6 +40,9 @@ func (s *Server) routes(app *fiber.App) {
 	authed.Get("/conversations", s.conversations)
 	authed.Put("/conversations/:peer/timer", s.setTimer)
 	authed.Delete("/conversations/:peer", s.destroyConversation)
+	authed.Get("/devices", s.devices)
+	authed.Put("/devices/:deviceId", s.renameDevice)
+	authed.Delete("/devices/:deviceId", s.deleteDevice)
 
 	if !s.opts.AdminListener {
 		// Without an admin listener this is the only way ctl reaches the

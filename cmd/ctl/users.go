@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -256,29 +255,6 @@ func resetPasswordCmd(o *options) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of stdin instead of generating one")
 	return cmd
-}
-
-func sessionsCmd(o *options) *cobra.Command {
-	return &cobra.Command{
-		Use:   "sessions USER",
-		Short: "List a user's sessions, oldest first (an id from the token's hash, never the token)",
-		Args:  exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := o.admin()
-			if err != nil {
-				return err
-			}
-			ss, err := a.Sessions(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			rows := make([][]string, 0, len(ss))
-			for _, x := range ss {
-				rows = append(rows, []string{x.ID, x.CreatedAt.Format(time.RFC3339), x.ExpiresAt.Format(time.RFC3339), strconv.FormatBool(x.Expired)})
-			}
-			return o.print(cmd.OutOrStdout(), ss, []string{"ID", "CREATED", "EXPIRES", "EXPIRED"}, rows)
-		},
-	}
 }
 
 func deleteCmd(o *options) *cobra.Command {
