@@ -68,6 +68,12 @@ func getJSON(tx *bolt.Tx, name, key []byte, v any) error {
 	if raw == nil {
 		return notFound(string(name), key)
 	}
+	if c, ok := v.(*store.Conversation); ok && len(raw) > 0 && raw[0] == store.ConversationRecordMagic {
+		if err := store.DecodeConversationRecord(raw, c); err != nil {
+			return fmt.Errorf("bolt: decode %s %q: %w", name, key, err)
+		}
+		return nil
+	}
 	if err := json.Unmarshal(raw, v); err != nil {
 		return fmt.Errorf("bolt: decode %s %q: %w", name, key, err)
 	}
@@ -75,7 +81,13 @@ func getJSON(tx *bolt.Tx, name, key []byte, v any) error {
 }
 
 // putJSON stores v under key of bucket name.
+//
+// Conversations, rewritten on every message, are stored as their binary
+// record instead (store.AppendConversationRecord); getJSON reads both.
 func putJSON(tx *bolt.Tx, name, key []byte, v any) error {
+	if c, ok := v.(*store.Conversation); ok {
+		return tx.Bucket(name).Put(key, store.AppendConversationRecord(make([]byte, 0, 256), c))
+	}
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("bolt: encode %s %q: %w", name, key, err)

@@ -46,3 +46,31 @@ func TestMessageRecordsBinaryAndLegacyJSON(t *testing.T) {
 		t.Fatalf("page %+v, %v", page, err)
 	}
 }
+
+// A conversation written as JSON (before the binary record) is read, and
+// the next message rewrites it as a binary record with its seq carried on.
+func TestConversationRecordLegacyJSON(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	ctx := t.Context()
+	c := &store.Conversation{ID: "!j", Members: []string{"@a:x", "@b:x"}, LastSeq: 41, ReadSeq: map[string]int64{"@a:x": 40}}
+	legacy, _ := json.Marshal(c)
+	must(t, s.db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bConvs).Put([]byte("!j"), legacy) }))
+	got, err := s.GetConversation(ctx, "!j")
+	if err != nil || got.LastSeq != 41 || got.ReadSeq["@a:x"] != 40 {
+		t.Fatalf("legacy record read as %+v, %v", got, err)
+	}
+	m := &store.Message{ID: "m", ConversationID: "!j", Sender: "@a:x", Recipient: "@b:x", Type: store.TypeText, KeyID: "k", CreatedAt: time.Now().UTC()}
+	if err := s.AppendMessage(ctx, m, func(int64) ([]byte, error) { return []byte("s"), nil }); err != nil || m.Seq != 42 {
+		t.Fatalf("append after a legacy record: seq %d, %v", m.Seq, err)
+	}
+	must(t, s.db.View(func(tx *bbolt.Tx) error {
+		if raw := tx.Bucket(bConvs).Get([]byte("!j")); len(raw) == 0 || raw[0] != store.ConversationRecordMagic {
+			t.Errorf("rewritten as %q, want a binary record", raw)
+		}
+		return nil
+	}))
+	if got, err := s.GetConversation(ctx, "!j"); err != nil || got.LastSeq != 42 || got.ReadSeq["@a:x"] != 40 || len(got.Members) != 2 {
+		t.Fatalf("after the append: %+v, %v", got, err)
+	}
+}
