@@ -19,7 +19,10 @@ import (
 // commits), so a live event that skips ahead of the session's watermark
 // is held and the gap is filled from the store first, through the resync
 // pool. A seq missing from the store too (a failed write, or a backend
-// that makes the seq visible before the message) is then passed over.
+// that makes the seq visible before the message) is then passed over, and
+// remembered as a hole: a later replay sends it if it turned up (its
+// publish may have been lost with the bus), and nothing else below the
+// watermark, which was all shown.
 //
 // While a replay runs (at connect, on a gap, after a bus outage) live
 // events wait in pending, bounded by Options.PendingMax; on overflow they
@@ -61,6 +64,67 @@ func (s seenSet) add(conv string, seq int64) bool {
 	return true
 }
 
+// Holes are remembered per conversation for holeTTL (a write that is not
+// visible by then failed), at most maxHoles per conversation (beyond, the
+// oldest are forgotten: such a message is still in history).
+const (
+	holeTTL  = time.Minute
+	maxHoles = 256
+)
+
+// holeSet is, per conversation, the seqs passed over and when.
+type holeSet map[string]map[int64]time.Time
+
+// note records the seqs strictly between from and to as holes of conv.
+func (h holeSet) note(conv string, from, to int64, now time.Time) {
+	if to-from <= 1 {
+		return
+	}
+	m := h[conv]
+	if m == nil {
+		m = make(map[int64]time.Time)
+		h[conv] = m
+	}
+	for seq := max(from+1, to-maxHoles); seq < to; seq++ {
+		m[seq] = now
+	}
+	for len(m) > maxHoles {
+		delete(m, slices.Min(slices.Collect(maps.Keys(m))))
+	}
+}
+
+// take reports whether seq is a hole of conv and forgets it.
+func (h holeSet) take(conv string, seq int64) bool {
+	m := h[conv]
+	if _, ok := m[seq]; !ok {
+		return false
+	}
+	delete(m, seq)
+	if len(m) == 0 {
+		delete(h, conv)
+	}
+	return true
+}
+
+// lowest is the lowest live hole of conv (0: none), after forgetting the
+// expired ones.
+func (h holeSet) lowest(conv string, now time.Time) int64 {
+	var low int64
+	for seq, at := range h[conv] {
+		if now.Sub(at) > holeTTL {
+			delete(h[conv], seq)
+			continue
+		}
+		if low == 0 || seq < low {
+			low = seq
+		}
+	}
+	if len(h[conv]) == 0 {
+		delete(h, conv)
+	}
+	return low
+}
+
 // resyncState is what a session still has to replay from the store.
 type resyncState struct {
 	running bool            // a replay of this session is in progress
@@ -94,6 +158,9 @@ func (s *Session) shown(conv string, seq int64) bool {
 	if since, ok := s.since[conv]; ok && seq <= since {
 		return true // the client said it has everything up to since
 	}
+	if _, hole := s.holes[conv][seq]; hole {
+		return false
+	}
 	return s.seen.has(conv, seq) || seq <= s.mark(conv)-seenWindow
 }
 
@@ -119,6 +186,7 @@ func (s *Session) deliver(d *delivery) {
 			s.wantLocked(d.conv)
 			return
 		}
+		s.holes.take(d.conv, d.seq)
 		s.seen.add(d.conv, d.seq)
 	}
 	s.enqueue(d.frame)
@@ -215,20 +283,23 @@ func (s *Session) resyncFrom(ctx context.Context, want resyncState) (map[string]
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	t := time.Now()
+	start := func(conv string) int64 {
+		// Everything up to the watermark was shown (live events wait for
+		// gaps to fill) except the holes, which may have turned up since:
+		// the replay starts below the lowest, and replayed sends only them.
+		if low := s.holes.lowest(conv, t); low > 0 {
+			return low - 1
+		}
+		return s.mark(conv)
+	}
 	from := make(map[string]int64, len(now)+len(want.convs))
 	for conv := range now {
-		// Everything up to the watermark was shown (live events wait for
-		// gaps to fill), so the replay starts there; only a conversation
-		// where a hole was passed over looks a window back, for a message
-		// that became visible late (seen drops the repeats).
-		from[conv] = s.mark(conv)
-		if s.holes[conv] {
-			from[conv] = max(s.baseline[conv], s.mark(conv)-seenWindow)
-		}
+		from[conv] = start(conv)
 	}
 	for conv := range want.convs {
 		if _, ok := from[conv]; !ok {
-			from[conv] = s.mark(conv)
+			from[conv] = start(conv)
 		}
 	}
 	return from, nil
@@ -239,13 +310,18 @@ func (s *Session) resyncFrom(ctx context.Context, want resyncState) (map[string]
 // as a slow consumer.
 func (s *Session) replayed(v *chat.MessageView) error {
 	s.mu.Lock()
-	if v.Seq > s.mark(v.ConversationID)+1 {
-		// The store skipped a seq: deleted or expired, or taken by a write
-		// not yet visible, whose publish may be lost. A later full resync
-		// must look back for it.
-		s.holes[v.ConversationID] = true
+	conv, mark := v.ConversationID, s.mark(v.ConversationID)
+	isNew := false
+	switch {
+	case v.Seq <= mark:
+		// Below the watermark only a hole is new: the rest was shown.
+		isNew = s.holes.take(conv, v.Seq) && s.seen.add(conv, v.Seq)
+	default:
+		// The store may skip seqs: deleted or expired, or taken by a write
+		// not visible yet, whose publish may be lost: holes.
+		s.holes.note(conv, mark, v.Seq, time.Now())
+		isNew = s.seen.add(conv, v.Seq)
 	}
-	isNew := s.seen.add(v.ConversationID, v.Seq)
 	s.mu.Unlock()
 	if !isNew {
 		return nil
@@ -295,9 +371,8 @@ func (s *Session) release(done resyncState) {
 					s.rs.convs = map[string]bool{d.conv: true}
 					break
 				}
-				if d.seq > s.mark(d.conv)+1 {
-					s.holes[d.conv] = true // passed over: it may still turn up
-				}
+				s.holes.note(d.conv, s.mark(d.conv), d.seq, time.Now()) // passed over: they may still turn up
+				s.holes.take(d.conv, d.seq)
 				s.seen.add(d.conv, d.seq)
 			}
 			s.enqueue(d.frame)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -41,7 +42,7 @@ type Session struct {
 	seen      seenSet
 	baseline  map[string]int64
 	since     map[string]int64 // the client's since at auth: it has these
-	holes     map[string]bool  // conversations where a missing seq was passed over
+	holes     holeSet          // seqs below the watermark passed over while missing
 	rs        resyncState
 
 	budget frameBudget // client frames; the read loop's alone
@@ -101,7 +102,7 @@ func (g *Gateway) serve(ctx context.Context, t Transport) {
 		g: g, t: t, p: p, ctx: ctx,
 		out:  newSendQueue(g.opts.SendQueue),
 		done: make(chan struct{}), closed: make(chan struct{}),
-		seen: seenSet{}, holes: map[string]bool{}, replaying: true, rs: resyncState{running: true},
+		seen: seenSet{}, holes: holeSet{}, replaying: true, rs: resyncState{running: true},
 	}
 	defer s.finish()
 	defer context.AfterFunc(ctx, func() { s.kill(CloseGoingAway, "server shutting down") })()
@@ -231,6 +232,12 @@ func (s *Session) readLoop(ctx context.Context) {
 // killed: what is still queued is not worth a write to a closing socket.
 func (s *Session) flush() {
 	fw, _ := s.t.(FramesWriter)
+	if fw != nil {
+		// Let the goroutines that are about to queue more for this socket
+		// (the ack after a message's own echo, another conversation's
+		// event) run first: under load one write then carries them all.
+		runtime.Gosched()
+	}
 	for {
 		items := s.out.take()
 		for len(items) > 0 && !s.isDone() {
