@@ -110,6 +110,11 @@ func TestDevicesREST(t *testing.T) {
 		t.Fatal("bob's token went with alice's attempt:", err)
 	}
 	apiErr(t, laptop.DeleteDevice(ctx, "NOPE"), 404, "CT_NOT_FOUND")
+	apiErr(t, laptop.DeleteDevice(ctx, strings.Repeat("A", 65)), 404, "CT_NOT_FOUND")
+	for _, path := range []string{"/api/devices/%FF%FE", "/api/devices/%00", "/api/devices/%E2%82"} {
+		apiErr(t, laptop.Do(ctx, http.MethodDelete, path, nil, nil), 404, "CT_NOT_FOUND")
+		apiErr(t, laptop.Do(ctx, http.MethodPut, path, map[string]string{"display_name": "x"}, nil), 404, "CT_NOT_FOUND")
+	}
 	for _, path := range []string{"/api/devices/", "/api/devices/%20"} {
 		err := laptop.Do(ctx, http.MethodDelete, path, nil, nil)
 		var e *client.APIError
@@ -269,6 +274,13 @@ func TestDevicesMatrix(t *testing.T) {
 	uia("", "")
 	uia(`{}`, "")
 	uia(`{"auth":{"type":"m.login.password","session":"s1","identifier":{"type":"m.id.user","user":"`+alice.UserID+`"},"password":"wrong password"}}`, "M_FORBIDDEN")
+	uia(`{"auth":{"type":"m.login.dummy"}}`, "M_UNRECOGNIZED")
+	// An auth dict that names another user is refused, whatever the password.
+	if err := a.DeleteDevice(ctx, "MXTWO", &mautrix.ReqDeleteDevice[any]{Auth: mautrix.ReqUIAuthLogin{
+		BaseAuthData: mautrix.BaseAuthData{Type: mautrix.AuthTypePassword}, User: bob.UserID, Password: "correct horse battery",
+	}}); !errors.Is(err, mautrix.MForbidden) {
+		t.Fatalf("auth naming another user: %v, want M_FORBIDDEN", err)
+	}
 	if err := a.DeleteDevice(ctx, "MXTWO", &mautrix.ReqDeleteDevice[any]{}); err == nil {
 		t.Fatal("mautrix deleted a device without auth")
 	}
