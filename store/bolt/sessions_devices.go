@@ -30,6 +30,15 @@ func userDevice(tx *bolt.Tx, userID, deviceID string) ([]*store.Session, error) 
 	return out, nil
 }
 
+// deviceSessions is userDevice that answers ErrNotFound for no session.
+func deviceSessions(tx *bolt.Tx, userID, deviceID string) ([]*store.Session, error) {
+	ss, err := userDevice(tx, userID, deviceID)
+	if err == nil && len(ss) == 0 {
+		err = noDevice(userID, deviceID)
+	}
+	return ss, err
+}
+
 func newest(ss []*store.Session) *store.Session {
 	var n *store.Session
 	for _, s := range ss {
@@ -70,12 +79,9 @@ func (s *Store) RenameDevice(ctx context.Context, userID, deviceID, name string)
 		return noDevice(userID, deviceID)
 	}
 	return s.update(ctx, func(tx *bolt.Tx) error {
-		ss, err := userDevice(tx, userID, deviceID)
+		ss, err := deviceSessions(tx, userID, deviceID)
 		if err != nil {
 			return err
-		}
-		if len(ss) == 0 {
-			return noDevice(userID, deviceID)
 		}
 		for _, sess := range ss {
 			sess.DisplayName = name
@@ -95,12 +101,9 @@ func (s *Store) DeleteDevice(ctx context.Context, userID, deviceID string) ([]st
 	var hashes []string
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		hashes = nil // fn may be replayed
-		ss, err := userDevice(tx, userID, deviceID)
+		ss, err := deviceSessions(tx, userID, deviceID)
 		if err != nil {
 			return err
-		}
-		if len(ss) == 0 {
-			return noDevice(userID, deviceID)
 		}
 		for _, sess := range ss {
 			if err := tx.Bucket(bSessByUser).Delete(join(userID, sess.TokenHash)); err != nil {
