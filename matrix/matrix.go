@@ -86,6 +86,7 @@ func Mount(app fiber.Router, svc *chat.Service, opts Options) {
 	v3.Post("/rooms/:room/receipt/:type/:event", h.auth(h.receipt))
 	v3.Post("/rooms/:room/read_markers", h.auth(h.readMarkers))
 	v3.Put("/rooms/:room/typing/:userId", h.auth(h.typing))
+	h.mountKeys(v3) // keys.go: end-to-end encryption
 	mx.All("/*", func(c *fiber.Ctx) error {
 		return writeErr(c, &mxError{status: 404, code: "M_UNRECOGNIZED", msg: "unrecognized request"})
 	})
@@ -130,6 +131,8 @@ func toMatrix(err error) *mxError {
 		out.code = "M_UNKNOWN_TOKEN"
 	case e.Code == chat.CodeDeactivated:
 		out.code = "M_USER_DEACTIVATED"
+	case e.Code == chat.CodeE2EERequired:
+		out.code = chat.CodeE2EERequired // no M_ code says "encrypt"; clients show the message
 	case e.Status == 403:
 		out.code = "M_FORBIDDEN"
 	case e.Status == 404:

@@ -1,6 +1,7 @@
 package matrix
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
 
@@ -63,6 +64,11 @@ func (h *handler) stateEvents(c *store.Conversation, me string, inv *invites) []
 	} else {
 		evs = append(evs, memberEvent(c, other, other, "join", false))
 	}
+	if c.E2EE {
+		e := st(typeEncryption, "", creator, encryptionContent())
+		e["event_id"] = encryptionEventID(c.ID)
+		evs = append(evs, e)
+	}
 	return evs
 }
 
@@ -86,6 +92,14 @@ func stripped(e event) event {
 // messageEvent renders a message; files and voice are named, not served
 // (media is not part of this subset).
 func messageEvent(v *chat.MessageView) event {
+	switch {
+	case v.Type == store.TypeEncrypted:
+		return event{"type": "m.room.encrypted", "event_id": "$" + v.ID, "sender": v.From,
+			"origin_server_ts": v.CreatedAt.UnixMilli(), "content": json.RawMessage(v.Message)}
+	case v.Type == store.TypeSystem && v.Message == chat.E2EEOnText:
+		return event{"type": typeEncryption, "state_key": "", "event_id": "$" + v.ID, "sender": v.From,
+			"origin_server_ts": v.CreatedAt.UnixMilli(), "content": encryptionContent()}
+	}
 	content := map[string]any{"msgtype": "m.text", "body": v.Message}
 	if v.File != nil {
 		content = map[string]any{"msgtype": "m.file", "body": v.File.Filename}
@@ -129,6 +143,11 @@ func (h *handler) createRoom(c *fiber.Ctx, p *chat.Principal) error {
 		return err
 	}
 	room := h.roomID(conv.ID)
+	if algo, ok := initialEncryption(r.Initial); ok {
+		if err := h.svc.EnableE2EE(c.UserContext(), p, conv.ID, algo); err != nil {
+			return err
+		}
+	}
 	if created {
 		inv, err := h.loadInvites(c, peer.UserID)
 		if err != nil {
@@ -227,11 +246,14 @@ func (h *handler) send(c *fiber.Ctx, p *chat.Principal) error {
 	if err != nil {
 		return err
 	}
-	if typ != "m.room.message" {
-		return badParam("only m.room.message events are supported")
+	if typ != "m.room.message" && typ != "m.room.encrypted" {
+		return badParam("only m.room.message and m.room.encrypted events are supported")
 	}
 	if txn == "" || len(txn) > maxTxn {
 		return badParam("the transaction id must be 1 to 100 bytes")
+	}
+	if typ == "m.room.encrypted" {
+		return h.sendEncrypted(c, p, txn)
 	}
 	var body struct {
 		MsgType string `json:"msgtype"`

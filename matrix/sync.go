@@ -49,6 +49,7 @@ type syncToken struct {
 	direct uint32
 	at     int64 // unix ms
 	rooms  map[string]roomPos
+	batch  int64 // the to-device batch this answer handed out (keys.go)
 }
 
 func roomKey(convID string) string {
@@ -62,6 +63,9 @@ func roomKey(convID string) string {
 func (t *syncToken) encode() string {
 	var b strings.Builder
 	b.WriteString(syncPrefix + strconv.FormatUint(uint64(t.direct), 36) + "." + strconv.FormatInt(t.at, 36))
+	if t.batch > 0 {
+		b.WriteString("." + strconv.FormatInt(t.batch, 36))
+	}
 	for k, p := range t.rooms {
 		b.WriteString("~" + k + "." + strconv.FormatInt(p.seq, 36))
 		if p.flags != 0 || p.read != 0 {
@@ -80,7 +84,7 @@ func parseSince(s string) (*syncToken, bool) {
 	}
 	parts := strings.Split(s[len(syncPrefix):], "~")
 	head := strings.Split(parts[0], ".")
-	if len(head) != 2 {
+	if len(head) != 2 && len(head) != 3 {
 		return nil, false
 	}
 	d, err1 := strconv.ParseUint(head[0], 36, 32)
@@ -89,6 +93,11 @@ func parseSince(s string) (*syncToken, bool) {
 		return nil, false
 	}
 	t := &syncToken{direct: uint32(d), at: at, rooms: map[string]roomPos{}}
+	if len(head) == 3 {
+		if t.batch, err1 = strconv.ParseInt(head[2], 36, 64); err1 != nil || t.batch <= 0 {
+			return nil, false
+		}
+	}
 	for _, p := range parts[1:] {
 		f := strings.Split(p, ".")
 		if len(f) < 2 || len(f) > 4 || f[0] == "" {
@@ -293,11 +302,17 @@ func (h *handler) build(c *fiber.Ctx, p *chat.Principal, since *syncToken, limit
 		}
 		joined[room] = r
 	}
-	resp := fiber.Map{"next_batch": next.encode(), "rooms": fiber.Map{"join": joined, "invite": invited}}
+	resp := fiber.Map{"rooms": fiber.Map{"join": joined, "invite": invited}}
 	if since == nil || since.direct != next.direct {
 		changed = true
 		resp["account_data"] = fiber.Map{"events": []event{{"type": typeDirect, "content": json.RawMessage(direct)}}}
 	}
+	batch, fresh, err := h.syncE2EE(c, p, since, resp)
+	if err != nil {
+		return nil, false, err
+	}
+	next.batch, changed = batch, changed || fresh
+	resp["next_batch"] = next.encode()
 	return resp, changed, nil
 }
 

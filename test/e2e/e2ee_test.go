@@ -1,0 +1,307 @@
+//go:build goolm
+
+package e2e
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/crypto"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/crypttalk/crypttalk/internal/testenv"
+)
+
+// This file needs -tags goolm: mautrix-go's crypto is then pure Go
+// (goolm) instead of libolm over cgo. `make test` passes the tag.
+
+// e2eeDevice is one Matrix device with mautrix-go's OlmMachine (memory
+// stores): it uploads keys, syncs by hand and decrypts what it sees.
+type e2eeDevice struct {
+	cli   *mautrix.Client
+	mach  *crypto.OlmMachine
+	state *mautrix.MemoryStateStore
+	since string
+
+	mu        sync.Mutex
+	plain     []string // decrypted bodies
+	undecrypt int      // encrypted events it could not decrypt
+	toDevice  int      // to-device events received
+}
+
+func newE2EEDevice(t *testing.T, n *testenv.Node, user string) *e2eeDevice {
+	t.Helper()
+	m := mxLogin(t, n, user)
+	d := &e2eeDevice{cli: m.Client, state: mautrix.NewMemoryStateStore().(*mautrix.MemoryStateStore)}
+	log := zerolog.Nop()
+	d.mach = crypto.NewOlmMachine(d.cli, &log, crypto.NewMemoryStore(nil), d.state)
+	ctx := ctxT(t)
+	if err := d.mach.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.mach.ShareKeys(ctx, -1); err != nil {
+		t.Fatalf("%s uploads keys: %v", user, err)
+	}
+	return d
+}
+
+// knowRoom tells the device's state store about the encrypted DM (what
+// mautrix's sync loop would record from state events).
+func (d *e2eeDevice) knowRoom(t *testing.T, room id.RoomID, members ...id.UserID) {
+	ctx := ctxT(t)
+	if err := d.state.SetEncryptionEvent(ctx, room, &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range members {
+		if err := d.state.SetMembership(ctx, room, u, event.MembershipJoin); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// sync runs one /sync, hands it to the OlmMachine and decrypts the
+// encrypted timeline events. It reports whether the room was encrypted in
+// the sync's state or timeline.
+func (d *e2eeDevice) sync(t *testing.T) (sawEncryptionState bool) {
+	t.Helper()
+	ctx := ctxT(t)
+	resp, err := d.cli.SyncRequest(ctx, 0, d.since, "", false, "")
+	if err != nil {
+		t.Fatalf("%s sync: %v", d.cli.DeviceID, err)
+	}
+	d.mach.ProcessSyncResponse(ctx, resp, d.since)
+	d.since = resp.NextBatch
+	d.mu.Lock()
+	d.toDevice += len(resp.ToDevice.Events)
+	d.mu.Unlock()
+	for room, jr := range resp.Rooms.Join {
+		for _, evs := range [][]*event.Event{jr.State.Events, jr.Timeline.Events} {
+			for _, ev := range evs {
+				ev.RoomID = room
+				switch ev.Type {
+				case event.StateEncryption:
+					sawEncryptionState = true
+				case event.EventEncrypted:
+					if err := ev.Content.ParseRaw(ev.Type); err != nil {
+						t.Fatalf("encrypted event content: %v", err)
+					}
+					dec, err := d.mach.DecryptMegolmEvent(ctx, ev)
+					d.mu.Lock()
+					if err != nil {
+						d.undecrypt++
+					} else {
+						_ = dec.Content.ParseRaw(dec.Type)
+						d.plain = append(d.plain, dec.Content.AsMessage().Body)
+					}
+					d.mu.Unlock()
+				}
+			}
+		}
+	}
+	return sawEncryptionState
+}
+
+func (d *e2eeDevice) has(text string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, p := range d.plain {
+		if p == text {
+			return true
+		}
+	}
+	return false
+}
+
+// waitPlain syncs until the device decrypted text.
+func (d *e2eeDevice) waitPlain(t *testing.T, text string) {
+	t.Helper()
+	if !testenv.Poll(20*time.Second, func() bool { d.sync(t); return d.has(text) }) {
+		t.Fatalf("%s never decrypted %q (undecryptable: %d)", d.cli.DeviceID, text, d.undecrypt)
+	}
+}
+
+// sendEncrypted shares the room key with users' devices and sends text.
+func (d *e2eeDevice) sendEncrypted(t *testing.T, room id.RoomID, text string, users ...id.UserID) id.EventID {
+	t.Helper()
+	ctx := ctxT(t)
+	if err := d.mach.ShareGroupSession(ctx, room, users); err != nil {
+		t.Fatalf("share group session: %v", err)
+	}
+	content, err := d.mach.EncryptMegolmEvent(ctx, room, event.EventMessage, &event.MessageEventContent{MsgType: event.MsgText, Body: text})
+	if err != nil {
+		t.Fatalf("encrypt: %v", err)
+	}
+	resp, err := d.cli.SendMessageEvent(ctx, room, event.EventEncrypted, content)
+	if err != nil {
+		t.Fatalf("send encrypted: %v", err)
+	}
+	return resp.EventID
+}
+
+func mxErrcode(err error) string {
+	var he mautrix.HTTPError
+	if errors.As(err, &he) && he.RespError != nil {
+		return he.RespError.ErrCode
+	}
+	return ""
+}
+
+// TestE2EEMautrixCrypto: two users with three devices of mautrix-go's
+// crypto (goolm) against the real binary exchange Megolm messages both
+// ways; plaintext into the E2EE room is refused over Matrix and REST; a
+// device added later reads new messages but not old ones; a logged-out
+// device's keys are gone; the data dir and the log hold no plaintext.
+func TestE2EEMautrixCrypto(t *testing.T) {
+	t.Parallel()
+	n := testenv.StartNode(t, testenv.NodeConfig{})
+	ctx := ctxT(t)
+	aliceREST, alice := newUser(t, n, "e2alice")
+	_, bob := newUser(t, n, "e2bob")
+	const marker = "E2EE-PLAINTEXT-MARKER-51c2"
+
+	a1 := newE2EEDevice(t, n, alice.Username)
+	b1 := newE2EEDevice(t, n, bob.Username)
+	b2 := newE2EEDevice(t, n, bob.Username)
+	aliceID, bobID := id.UserID(alice.UserID), id.UserID(bob.UserID)
+
+	created, err := a1.cli.CreateRoom(ctx, &mautrix.ReqCreateRoom{
+		Invite: []id.UserID{bobID}, IsDirect: true, Preset: "trusted_private_chat",
+		InitialState: []*event.Event{{Type: event.StateEncryption, Content: event.Content{Parsed: &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	room := created.RoomID
+	if _, err := b1.cli.JoinRoomByID(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []*e2eeDevice{a1, b1, b2} {
+		d.knowRoom(t, room, aliceID, bobID)
+		if !d.sync(t) {
+			t.Fatalf("%s: the room's first sync has no m.room.encryption", d.cli.DeviceID)
+		}
+	}
+
+	// Alice to both of Bob's devices, and Bob back to Alice (and his
+	// other device).
+	a1.sendEncrypted(t, room, marker+" one", aliceID, bobID)
+	b1.waitPlain(t, marker+" one")
+	b2.waitPlain(t, marker+" one")
+	b1.sendEncrypted(t, room, marker+" two", aliceID, bobID)
+	a1.waitPlain(t, marker+" two")
+	b2.waitPlain(t, marker+" two")
+
+	// No plaintext into the E2EE room: Matrix and REST alike.
+	_, err = a1.cli.SendText(ctx, room, marker+" plain")
+	if code := mxErrcode(err); code != "CT_E2EE_REQUIRED" {
+		t.Fatalf("plaintext over Matrix: %v (errcode %q), want CT_E2EE_REQUIRED", err, code)
+	}
+	_, err = aliceREST.AddMsg(ctx, bob.UserID, marker+" plain", "")
+	apiErr(t, err, 403, "CT_E2EE_REQUIRED")
+	// The flag is one way: state can only be m.room.encryption.
+	if _, err := a1.cli.SendStateEvent(ctx, room, event.StateTopic, "", map[string]any{"topic": "x"}); mxErrcode(err) != "M_FORBIDDEN" {
+		t.Fatalf("other state: %v", err)
+	}
+
+	// A device added later gets what is sent after it, not before.
+	b3 := newE2EEDevice(t, n, bob.Username)
+	b3.knowRoom(t, room, aliceID, bobID)
+	b3.sync(t)
+	a1.sync(t) // device_lists.changed names bob: alice's next session includes b3
+	a1.sendEncrypted(t, room, marker+" three", aliceID, bobID)
+	b3.waitPlain(t, marker+" three")
+	b1.waitPlain(t, marker+" three")
+	if b3.has(marker+" one") || b3.has(marker+" two") {
+		t.Fatal("a device added later decrypted messages sent before it existed")
+	}
+	if b3.undecrypt == 0 {
+		t.Fatal("b3 saw no earlier encrypted events at all")
+	}
+
+	// Logout deletes a device's keys: nobody can claim or share to it.
+	if _, err := b2.cli.Logout(ctx); err != nil {
+		t.Fatal(err)
+	}
+	q, err := a1.cli.QueryKeys(ctx, &mautrix.ReqQueryKeys{DeviceKeys: mautrix.DeviceKeysRequest{bobID: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := q.DeviceKeys[bobID][b2.cli.DeviceID]; ok || len(q.DeviceKeys[bobID]) != 2 {
+		t.Fatalf("bob's devices after b2's logout: %v", keysOf(q.DeviceKeys[bobID]))
+	}
+	claim, err := a1.cli.ClaimKeys(ctx, &mautrix.ReqClaimKeys{OneTimeKeys: mautrix.OneTimeKeysRequest{bobID: {b2.cli.DeviceID: id.KeyAlgorithmSignedCurve25519}}})
+	if err != nil || len(claim.OneTimeKeys[bobID][b2.cli.DeviceID]) != 0 {
+		t.Fatalf("claim on a logged-out device: %+v %v", claim, err)
+	}
+
+	// A to-device retry with the same transaction id is delivered once.
+	msg := &mautrix.ReqSendToDevice{Messages: map[id.UserID]map[id.DeviceID]*event.Content{bobID: {b1.cli.DeviceID: {Raw: map[string]any{"n": 1}}}}}
+	for range 2 {
+		if _, err := a1.cli.SendToDevice(ctx, event.Type{Type: "org.crypttalk.test", Class: event.ToDeviceEventType}, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		if _, err := a1.cli.MakeRequest(ctx, "PUT", a1.cli.BuildClientURL("v3", "sendToDevice", "org.crypttalk.test", "fixed-txn"), msg, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b1.mu.Lock()
+	before := b1.toDevice
+	b1.mu.Unlock()
+	b1.sync(t)
+	b1.sync(t)
+	b1.mu.Lock()
+	got := b1.toDevice - before
+	b1.mu.Unlock()
+	if got != 3 {
+		t.Fatalf("b1 got %d test to-device messages, want 3 (two sends with fresh txn ids, one retried)", got)
+	}
+
+	n.Stop()
+	checkNoMarker(t, n, marker)
+}
+
+func keysOf[V any](m map[id.DeviceID]V) []id.DeviceID {
+	var out []id.DeviceID
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// checkNoMarker walks the data dir and the node's log for the marker.
+func checkNoMarker(t *testing.T, n *testenv.Node, marker string) {
+	t.Helper()
+	files := 0
+	err := filepath.WalkDir(n.DataDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		files++
+		if bytes.Contains(b, []byte(marker)) {
+			t.Errorf("%s holds the plaintext marker", path)
+		}
+		return nil
+	})
+	if err != nil || files == 0 {
+		t.Fatalf("walk: %v, %d files", err, files)
+	}
+	if strings.Contains(n.Logs(), marker) {
+		t.Error("the node's log holds the plaintext marker")
+	}
+}
