@@ -6,7 +6,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin
 
-.PHONY: run build test test-short deps vet bench lint clean image web-screenshots
+.PHONY: run build test test-short deps vet bench lint clean image web-screenshots web-crypto-vendor
 
 run:
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/crypttalkd serve
@@ -51,6 +51,13 @@ bench:
 web-screenshots:
 	mkdir -p docs/screenshots
 	WEB_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'TestWebScreenshots' ./test/e2e/
+
+# web-crypto-vendor copies the web client's end-to-end library
+# (@matrix-org/matrix-sdk-crypto-wasm, exact version, sha512 pinned in the
+# script) into web/static/vendor with .br/.gz copies. Its output is
+# committed: the build and the server never need npm.
+web-crypto-vendor:
+	./scripts/vendor-crypto-wasm.sh
 
 # image builds the container image (Dockerfile) from static binaries compiled
 # here, with docker when an engine answers, else podman, else buildah.
