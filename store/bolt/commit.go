@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -27,6 +28,9 @@ type committer struct {
 	mu      sync.Mutex
 	queue   []*commitCall
 	running bool
+	last    time.Time     // latest call's arrival
+	gap     time.Duration // moving average of the time between calls
+	wake    chan struct{} // a call arrived while the loop lingers
 }
 
 type commitCall struct {
@@ -38,18 +42,39 @@ type commitCall struct {
 // better, but hold the write lock (and the callers of that commit) longer.
 const maxCommitCalls = 2000
 
+// A commit costs two fdatasyncs, ~65 µs of CPU each on the project's VM
+// whatever it carries. At a steady light load (calls less than lingerGap
+// apart on average) each would carry one call, so the loop waits up to
+// maxLinger for lingerCalls to gather: at 1,000 messages/s that halves the
+// fsyncs per message for ~1 ms of latency. A lone call (idle server) and a
+// loaded server (calls pile up during the previous commit) never wait.
+const (
+	lingerGap   = 2 * time.Millisecond
+	maxLinger   = time.Millisecond
+	lingerCalls = 4
+)
+
 func newCommitter(db *bolt.DB) *committer {
-	return &committer{db: db, max: maxCommitCalls}
+	return &committer{db: db, max: maxCommitCalls, gap: time.Second, wake: make(chan struct{}, 1)}
 }
 
 // do runs fn in a shared commit and returns once it is on disk.
 func (c *committer) do(fn func(*bolt.Tx) error) error {
 	call := &commitCall{fn: fn, done: make(chan error, 1)}
+	now := time.Now()
 	c.mu.Lock()
 	c.queue = append(c.queue, call)
+	c.gap = movingGap(c.gap, now.Sub(c.last))
+	c.last = now
 	start := !c.running
 	c.running = true
 	c.mu.Unlock()
+	if !start {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
 	if start {
 		go c.loop()
 	}
@@ -60,6 +85,7 @@ func (c *committer) do(fn func(*bolt.Tx) error) error {
 // is work, so an idle store holds no goroutine.
 func (c *committer) loop() {
 	for {
+		c.linger()
 		c.mu.Lock()
 		n := min(len(c.queue), c.max)
 		if n == 0 {
@@ -75,6 +101,44 @@ func (c *committer) loop() {
 		c.queue = c.queue[:rest]
 		c.mu.Unlock()
 		c.commit(batch)
+	}
+}
+
+// movingGap folds the latest time between calls into the average (1/8
+// weight); a gap over a second counts as a second, so one idle spell does
+// not take long to forget.
+func movingGap(avg, gap time.Duration) time.Duration {
+	gap = min(max(gap, 0), time.Second)
+	return avg - avg/8 + gap/8
+}
+
+// linger waits, under a steady light load only, for a few more calls to
+// share the next commit (see lingerGap).
+func (c *committer) linger() {
+	c.mu.Lock()
+	n, gap := len(c.queue), c.gap
+	c.mu.Unlock()
+	if n == 0 || n >= lingerCalls || gap >= lingerGap {
+		return
+	}
+	select { // a wake-up from before this commit's calls were taken
+	case <-c.wake:
+	default:
+	}
+	timer := time.NewTimer(maxLinger)
+	defer timer.Stop()
+	for {
+		select {
+		case <-timer.C:
+			return
+		case <-c.wake:
+			c.mu.Lock()
+			n = len(c.queue)
+			c.mu.Unlock()
+			if n >= lingerCalls {
+				return
+			}
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -107,4 +108,21 @@ func TestCommitterSplitsLargeBatches(t *testing.T) {
 		}
 		return nil
 	}))
+}
+
+func TestMovingGap(t *testing.T) {
+	t.Parallel()
+	avg := newCommitter(nil).gap // no load seen yet
+	for range 80 {
+		avg = movingGap(avg, time.Millisecond)
+	}
+	if avg < time.Millisecond || avg > time.Millisecond+time.Millisecond/2 {
+		t.Fatalf("after 80 gaps of 1ms the average is %v", avg)
+	}
+	if got := movingGap(0, -time.Second); got != 0 {
+		t.Fatalf("a negative gap (clock step) moved the average to %v", got)
+	}
+	if got := movingGap(time.Second, time.Hour); got != time.Second {
+		t.Fatalf("an hour-long gap counts as a second: %v", got)
+	}
 }
