@@ -67,3 +67,15 @@ func TestOpenEventBinaryAndLegacyJSON(t *testing.T) {
 }
 
 func mustJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+// Send's answer, rendered without opening the stored body, is the view the
+// store gives back for the same message.
+func TestSendViewMatchesStored(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	sent := e.send(t, "alice", "bob", "ünïcode \"quoted\" <b>text</b>")
+	got := e.history(t, "alice", "bob")
+	if len(got) != 1 || mustJSON(got[0]) != mustJSON(sent) {
+		t.Fatalf("sent %s\nstored %s", mustJSON(sent), mustJSON(got))
+	}
+}
