@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,8 @@ import (
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/crypto"
+	"maunium.net/go/mautrix/crypto/goolm/account"
+	"maunium.net/go/mautrix/crypto/signatures"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
@@ -37,6 +40,8 @@ type e2eeDevice struct {
 	plain     []string // decrypted bodies
 	undecrypt int      // encrypted events it could not decrypt
 	toDevice  int      // to-device events received
+	// fallbackTypes is the last sync's device_unused_fallback_key_types.
+	fallbackTypes []id.KeyAlgorithm
 }
 
 func newE2EEDevice(t *testing.T, n *testenv.Node, user string) *e2eeDevice {
@@ -83,6 +88,7 @@ func (d *e2eeDevice) sync(t *testing.T) (sawEncryptionState bool) {
 	d.since = resp.NextBatch
 	d.mu.Lock()
 	d.toDevice += len(resp.ToDevice.Events)
+	d.fallbackTypes = resp.FallbackKeys
 	d.mu.Unlock()
 	for room, jr := range resp.Rooms.Join {
 		for _, evs := range [][]*event.Event{jr.State.Events, jr.Timeline.Events} {
@@ -208,6 +214,10 @@ func TestE2EEMautrixCrypto(t *testing.T) {
 	}
 	_, err = aliceREST.AddMsg(ctx, bob.UserID, marker+" plain", "")
 	apiErr(t, err, 403, "CT_E2EE_REQUIRED")
+	conn := connect(t, aliceREST, nil)
+	_, err = conn.SendMsg(ctx, bob.UserID, marker+" plain", "")
+	apiErr(t, err, 403, "CT_E2EE_REQUIRED")
+	conn.Close()
 	// The flag is one way: state can only be m.room.encryption.
 	if _, err := a1.cli.SendStateEvent(ctx, room, event.StateTopic, "", map[string]any{"topic": "x"}); mxErrcode(err) != "M_FORBIDDEN" {
 		t.Fatalf("other state: %v", err)
@@ -268,8 +278,74 @@ func TestE2EEMautrixCrypto(t *testing.T) {
 		t.Fatalf("b1 got %d test to-device messages, want 3 (two sends with fresh txn ids, one retried)", got)
 	}
 
+	// One-time keys run out (claimed by someone while b1 is offline): the
+	// fallback key keeps new Olm sessions coming.
+	b1.uploadFallbackKey(t)
+	b1.sync(t)
+	if !slices.Contains(b1.fallbackTypes, id.KeyAlgorithmSignedCurve25519) {
+		t.Fatalf("unused fallback key types after upload: %v", b1.fallbackTypes)
+	}
+	exhausted := false
+	for i := 0; i < 120 && !exhausted; i++ {
+		c, err := a1.cli.ClaimKeys(ctx, &mautrix.ReqClaimKeys{OneTimeKeys: mautrix.OneTimeKeysRequest{bobID: {b1.cli.DeviceID: id.KeyAlgorithmSignedCurve25519}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range c.OneTimeKeys[bobID][b1.cli.DeviceID] {
+			exhausted = k.Fallback
+		}
+	}
+	if !exhausted {
+		t.Fatal("120 claims never reached the fallback key")
+	}
+	a2 := newE2EEDevice(t, n, alice.Username) // a new device needs new Olm sessions
+	a2.knowRoom(t, room, aliceID, bobID)
+	a2.sync(t)
+	a2.sendEncrypted(t, room, marker+" four", aliceID, bobID)
+	b1.waitPlain(t, marker+" four")
+	b3.waitPlain(t, marker+" four")
+	if slices.Contains(b1.fallbackTypes, id.KeyAlgorithmSignedCurve25519) {
+		t.Fatalf("the fallback key was handed out but is still listed unused: %v", b1.fallbackTypes)
+	}
+
 	n.Stop()
 	checkNoMarker(t, n, marker)
+}
+
+// uploadFallbackKey makes the device's goolm account generate a fallback
+// key and uploads it signed (mautrix-go v0.32.0 does not upload one).
+func (d *e2eeDevice) uploadFallbackKey(t *testing.T) {
+	t.Helper()
+	ctx := ctxT(t)
+	acc, err := d.mach.CryptoStore.GetAccount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ga, ok := acc.Internal.(*account.Account)
+	if !ok {
+		t.Fatalf("account is %T, not goolm's", acc.Internal)
+	}
+	if err := ga.GenFallbackKey(); err != nil {
+		t.Fatal(err)
+	}
+	keys := map[id.KeyID]mautrix.OneTimeKey{}
+	for keyID, pub := range ga.FallbackKeyUnpublished() {
+		k := mautrix.OneTimeKey{Key: pub, Fallback: true, IsSigned: true}
+		sig, err := acc.SignJSON(&k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k.Signatures = signatures.NewSingleSignature(d.cli.UserID, id.KeyAlgorithmEd25519, d.cli.DeviceID.String(), sig)
+		keys[id.NewKeyID(id.KeyAlgorithmSignedCurve25519, keyID)] = k
+	}
+	body := map[string]any{"fallback_keys": keys}
+	if _, err := d.cli.MakeRequest(ctx, "POST", d.cli.BuildClientURL("v3", "keys", "upload"), body, nil); err != nil {
+		t.Fatal(err)
+	}
+	ga.MarkKeysAsPublished()
+	if err := d.mach.CryptoStore.PutAccount(ctx, acc); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func keysOf[V any](m map[id.DeviceID]V) []id.DeviceID {
