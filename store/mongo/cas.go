@@ -7,6 +7,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/crypttalk/crypttalk/store"
 )
@@ -21,8 +22,16 @@ const casRetries = 200
 // server does atomically is refuse a duplicate _id, so each value is
 // claimed in the claims collection first; the field then only moves up.
 func (s *Store) counter(ctx context.Context, c *mongo.Collection, id, field string) (int64, error) {
+	return s.counterWith(ctx, c, id, field, nil, nil)
+}
+
+// counterWith is counter that also raises the fields of also ($max) in
+// the update that raises field and, if after is not nil, decodes the
+// document as that update left it into after (one findAndModify instead
+// of an update).
+func (s *Store) counterWith(ctx context.Context, c *mongo.Collection, id, field string, also bson.M, after any) (int64, error) {
 	var doc bson.M
-	if err := s.findOne(ctx, c, bson.M{"_id": id}, &doc); err != nil {
+	if err := s.findOne(ctx, c, bson.M{"_id": id}, &doc, options.FindOne().SetProjection(bson.M{field: 1})); err != nil {
 		return 0, err
 	}
 	// Claim upwards from the stored value: a taken value means a racing
@@ -32,7 +41,15 @@ func (s *Store) counter(ctx context.Context, c *mongo.Collection, id, field stri
 		octx, cancel := s.op(ctx)
 		_, err := s.claims.InsertOne(octx, bson.M{"_id": claimID(c.Name(), id, n)})
 		if err == nil {
-			_, err = c.UpdateOne(octx, bson.M{"_id": id}, bson.M{"$max": bson.M{field: n}})
+			raise := bson.M{field: n}
+			for k, v := range also {
+				raise[k] = v
+			}
+			if after == nil {
+				_, err = c.UpdateOne(octx, bson.M{"_id": id}, bson.M{"$max": raise})
+			} else {
+				err = c.FindOneAndUpdate(octx, bson.M{"_id": id}, bson.M{"$max": raise}, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(after)
+			}
 		}
 		cancel()
 		switch {

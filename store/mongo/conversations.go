@@ -93,20 +93,24 @@ func (s *Store) updateConv(ctx context.Context, id string, update bson.M) (*conv
 	return &d, nil
 }
 
-// NextSeq hands out the next seq with an atomic $inc.
+// NextSeq claims the next seq (see counter) and raises last_seq and
+// last_ms in the same update; only a conversation with an idle timer
+// costs one more.
 func (s *Store) NextSeq(ctx context.Context, id string, now time.Time) (int64, error) {
-	seq, err := s.counter(ctx, s.convs, id, "last_seq")
-	if err != nil {
-		return 0, err
-	}
-	d, err := s.updateConv(ctx, id, bson.M{"$max": bson.M{"last_ms": ms(now)}})
+	var d convDoc
+	seq, err := s.counterWith(ctx, s.convs, id, "last_seq", bson.M{"last_ms": ms(now)}, &d)
 	if err != nil {
 		return 0, err
 	}
 	if d.TimerMode == store.TimerIdle && d.TimerSeconds > 0 {
-		idle := now.Add(time.Duration(d.TimerSeconds) * time.Second)
-		if _, err := s.updateConv(ctx, id, bson.M{"$max": bson.M{"idle_ms": ms(idle)}}); err != nil {
-			return 0, err
+		// The filter repeats the timer just read, so a SetTimer that
+		// turned it off meanwhile is not undone by this deadline.
+		idle := ms(now.Add(time.Duration(d.TimerSeconds) * time.Second))
+		octx, cancel := s.op(ctx)
+		_, err := s.convs.UpdateOne(octx, bson.M{"_id": id, "timer_mode": store.TimerIdle, "timer_seconds": d.TimerSeconds}, bson.M{"$max": bson.M{"idle_ms": idle}})
+		cancel()
+		if err != nil {
+			return 0, mapErr(err)
 		}
 	}
 	return seq, nil
@@ -151,9 +155,16 @@ func (s *Store) MarkDelivered(ctx context.Context, id, userID string, seq int64)
 // positions out of the conversation document means no read-modify-write
 // of a shared document, which compatible servers without atomic updates
 // (FerretDB) would lose under concurrency; the maximum is computed on read.
+//
+// It costs three round trips: the members alone (not the positions
+// GetConversation adds), the insert, and the read of the (few) positions
+// of the key, which gives the maximum. The lower ones are pruned only once
+// more than positionsKept pile up, not on every raise.
 func (s *Store) raise(ctx context.Context, id, userID string, seq int64, kind string) (int64, error) {
-	c, err := s.GetConversation(ctx, id)
-	if err != nil {
+	var c struct {
+		Members []string `bson:"members"`
+	}
+	if err := s.findOne(ctx, s.convs, bson.M{"_id": id}, &c, options.FindOne().SetProjection(bson.M{"members": 1})); err != nil {
 		return 0, err
 	}
 	if !slices.Contains(c.Members, userID) {
@@ -165,24 +176,29 @@ func (s *Store) raise(ctx context.Context, id, userID string, seq int64, kind st
 	if _, err := s.positions.InsertOne(octx, doc); err != nil && !mongo.IsDuplicateKeyError(err) {
 		return 0, mapErr(err)
 	}
-	top, err := s.position(octx, id, userID, kind)
-	if err != nil {
-		return 0, err
-	}
-	_, err = s.positions.DeleteMany(octx, bson.M{"conv": id, "user": userID, "kind": kind, "seq": bson.M{"$lt": top}})
-	return top, mapErr(err)
-}
-
-func (s *Store) position(ctx context.Context, conv, user, kind string) (int64, error) {
-	var d struct {
+	key := bson.M{"conv": id, "user": userID, "kind": kind}
+	var docs []struct {
 		Seq int64 `bson:"seq"`
 	}
-	err := s.positions.FindOne(ctx, bson.M{"conv": conv, "user": user, "kind": kind}, options.FindOne().SetSort(bson.D{{Key: "seq", Value: -1}})).Decode(&d)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return 0, nil
+	if err := s.findAll(octx, s.positions, key, &docs, options.Find().SetProjection(bson.M{"seq": 1})); err != nil {
+		return 0, err
 	}
-	return d.Seq, mapErr(err)
+	var top int64
+	for _, d := range docs {
+		top = max(top, d.Seq)
+	}
+	if len(docs) > positionsKept {
+		key["seq"] = bson.M{"$lt": top}
+		if _, err := s.positions.DeleteMany(octx, key); err != nil {
+			return 0, mapErr(err)
+		}
+	}
+	return top, nil
 }
+
+// positionsKept bounds the position documents of one (conversation,
+// member, kind) between prunes.
+const positionsKept = 8
 
 // withPositions fills ReadSeq and DeliveredSeq of conversations.
 func (s *Store) withPositions(ctx context.Context, convs []*store.Conversation) error {

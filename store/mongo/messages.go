@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/crypttalk/crypttalk/store"
@@ -86,7 +87,10 @@ func (s *Store) GetMessage(ctx context.Context, id string) (*store.Message, erro
 // writes) is no message: ErrNotFound, and the retry stores one.
 func (s *Store) GetMessageByTxn(ctx context.Context, sender, txnID string) (*store.Message, error) {
 	m, err := s.GetMessage(ctx, store.TxnMessageID(sender, txnID))
-	if !errors.Is(err, store.ErrNotFound) {
+	if !errors.Is(err, store.ErrNotFound) || !s.legacyTxns {
+		// Without old claims at open no claim can exist (nodes of those
+		// versions must be stopped before this one starts, as for the key
+		// migration): the first send of every txn id saves a round trip.
 		return m, err
 	}
 	var t struct {
@@ -100,6 +104,17 @@ func (s *Store) GetMessageByTxn(ctx context.Context, sender, txnID string) (*sto
 		return nil, fmt.Errorf("%w: txn claim names another message", store.ErrNotFound)
 	}
 	return m, err
+}
+
+// hasLegacyTxns reports whether any claim of the txns collection exists.
+func (s *Store) hasLegacyTxns(ctx context.Context) (bool, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	err := s.txns.FindOne(ctx, bson.M{}, options.FindOne().SetProjection(bson.M{"_id": 1})).Err()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return false, nil
+	}
+	return err == nil, mapErr(err)
 }
 
 func liveFilter(now time.Time) bson.M {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/event"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/gridfs"
 	"go.mongodb.org/mongo-driver/mongo/options"
@@ -28,6 +29,9 @@ type Options struct {
 	// OpTimeout bounds every call, so a request fails with ErrUnavailable
 	// instead of hanging while the database is away. Default 5s.
 	OpTimeout time.Duration
+	// Monitor, if set, sees every command (tests and benchmarks count
+	// round trips with it).
+	Monitor *event.CommandMonitor
 }
 
 // Store is the MongoDB store.
@@ -38,6 +42,10 @@ type Store struct {
 	users, sessions, convs, msgs, txns, keys, files, claims, positions *mongo.Collection
 	keyChecks, audit, jobs                                             *mongo.Collection
 	blobs                                                              *blobStore
+	// legacyTxns: the txns collection held claims written by versions
+	// before the one-insert PutMessage when the store opened (see
+	// GetMessageByTxn).
+	legacyTxns bool
 }
 
 var _ store.Store = (*Store)(nil)
@@ -56,6 +64,9 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		SetServerSelectionTimeout(2 * time.Second).
 		SetConnectTimeout(2 * time.Second).
 		SetTimeout(opts.OpTimeout)
+	if opts.Monitor != nil {
+		co.SetMonitor(opts.Monitor)
+	}
 	client, err := mongo.Connect(ctx, co)
 	if err != nil {
 		return nil, fmt.Errorf("mongo: %w", err)
@@ -80,6 +91,10 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("mongo: create indexes: %w", mapErr(err))
 	}
 	if err := s.migrate(ctx); err != nil {
+		_ = client.Disconnect(context.Background())
+		return nil, fmt.Errorf("mongo: %w", err)
+	}
+	if s.legacyTxns, err = s.hasLegacyTxns(ctx); err != nil {
 		_ = client.Disconnect(context.Background())
 		return nil, fmt.Errorf("mongo: %w", err)
 	}
@@ -231,10 +246,10 @@ func fromMS(v int64) time.Time {
 	return time.UnixMilli(v).UTC()
 }
 
-func (s *Store) findOne(ctx context.Context, c *mongo.Collection, filter, out any) error {
+func (s *Store) findOne(ctx context.Context, c *mongo.Collection, filter, out any, opts ...*options.FindOneOptions) error {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	return mapErr(c.FindOne(ctx, filter).Decode(out))
+	return mapErr(c.FindOne(ctx, filter, opts...).Decode(out))
 }
 
 func (s *Store) findAll(ctx context.Context, c *mongo.Collection, filter any, out any, opts ...*options.FindOptions) error {
