@@ -6,7 +6,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin
 
-.PHONY: run build test test-short deps vet bench lint clean image web-screenshots web-crypto-vendor
+.PHONY: run build test test-short deps vet bench bench-cluster lint clean image web-screenshots web-crypto-vendor
 
 run:
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/crypttalkd serve
@@ -45,6 +45,11 @@ test-short: vet
 # bench runs the Go benchmarks recorded in docs/BENCHMARKS.md.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./vault ./store/bolt ./server/...
+
+# bench-cluster reproduces "Cluster on FerretDB-PostgreSQL" in
+# docs/BENCHMARKS.md: 1, 2 and 3 nodes on FerretDB-PostgreSQL + Redis.
+bench-cluster: build
+	scripts/bench-cluster.sh
 
 # web-screenshots regenerates docs/screenshots (the web client at phone and
 # desktop widths, light and dark) with Chromium.

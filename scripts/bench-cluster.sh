@@ -6,6 +6,7 @@
 #
 #   make build && scripts/bench-cluster.sh            # or: make bench-cluster
 #   NODES="1 3" DURATION=20s PG_FSYNC=off scripts/bench-cluster.sh
+#   FERRET_PROFILE=/tmp/ferret.pprof NODES=1 scripts/bench-cluster.sh  # go tool pprof -top
 #
 # Every server (PostgreSQL, FerretDB, Redis, the nodes) is pinned to
 # SERVER_CPUS and ctbench to TOOL_CPU, so the figures compare the same CPU
@@ -30,6 +31,7 @@ work=$(mktemp -d /tmp/ct-bench-cluster-XXXXXX)
 chmod 755 "$work"
 pids=()
 cleanup() {
+	# SIGTERM: FerretDB writes its profile as it stops.
 	for p in "${node_pids[@]}" "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	[ -f "$work/pg/data/postmaster.pid" ] && as_pg "$pg_bin/pg_ctl" stop -D "$work/pg/data" -m fast >/dev/null 2>&1
 	wait 2>/dev/null || true
@@ -56,7 +58,9 @@ redis_port=$(free_port)
 pin redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >"$work/redis.log" 2>&1 &
 pids+=($!)
 mongo_port=$(free_port)
-pin "$work/ferretdb" -listen "127.0.0.1:$mongo_port" -postgresql "postgres://postgres@127.0.0.1:$pg_port/postgres" >"$work/ferretdb.log" 2>&1 &
+ferret_args=()
+[ -n "${FERRET_PROFILE:-}" ] && ferret_args=(-cpuprofile "$FERRET_PROFILE")
+pin "$work/ferretdb" "${ferret_args[@]}" -listen "127.0.0.1:$mongo_port" -postgresql "postgres://postgres@127.0.0.1:$pg_port/postgres" >"$work/ferretdb.log" 2>&1 &
 pids+=($!)
 until (exec 3<>"/dev/tcp/127.0.0.1/$mongo_port") 2>/dev/null; do sleep 0.1; done
 

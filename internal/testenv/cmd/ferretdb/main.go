@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
@@ -25,7 +26,19 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:27017", "TCP address")
 	dir := flag.String("dir", "./ferretdb-data", "SQLite data directory")
 	pgURL := flag.String("postgresql", "", "PostgreSQL URL: use the postgresql handler instead of SQLite")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of FerretDB to this file until it stops")
 	flag.Parse()
+	if *cpuProfile != "" {
+		pf, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(pf)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := os.MkdirAll(*dir, 0o700); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -48,6 +61,7 @@ func main() {
 	defer stop()
 	if err := f.Run(ctx); err != nil && ctx.Err() == nil {
 		fmt.Fprintln(os.Stderr, err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
