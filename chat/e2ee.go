@@ -539,11 +539,23 @@ func (s *Service) e2eeDeviceDeleted(ctx context.Context, d DeletedDevices) error
 	if err != nil {
 		return nil
 	}
+	had, err := k.ListDeviceKeys(ctx, d.UserID)
+	if err != nil {
+		return err
+	}
+	keyed := false
 	for _, dev := range d.DeviceIDs {
+		for _, x := range had {
+			keyed = keyed || x.DeviceID == dev
+		}
 		if err := k.DeleteDeviceE2EE(ctx, d.UserID, dev); err != nil {
 			return err
 		}
 	}
-	s.deviceListChanged(ctx, d.UserID)
+	// A device that never uploaded keys was in nobody's device list:
+	// its peers (and their sockets) need not hear of it.
+	if keyed {
+		s.deviceListChanged(ctx, d.UserID)
+	}
 	return nil
 }

@@ -161,3 +161,18 @@ func TestE2EEConversationRefusesPlaintext(t *testing.T) {
 		t.Fatalf("flag not kept: %+v %v", conv, err)
 	}
 }
+
+func TestE2EEDeviceWithoutKeysIsNoListChange(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	a, eve := e.users["alice"], e.users["eve"]
+	e.send(t, "alice", "eve", "hi")
+	if err := e.svc.Logout(ctx, eve); err != nil {
+		t.Fatal(err)
+	}
+	changed, _, err := e.svc.DeviceListChanges(ctx, a, e.clk.Now().Add(-time.Hour), time.Time{})
+	if err != nil || len(changed) != 0 {
+		t.Fatalf("a device that never had keys changed the lists: %v %v", changed, err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/crypttalk/crypttalk/chat"
+	"github.com/crypttalk/crypttalk/store"
 )
 
 // The end-to-end routes: the key directory and to-device relay of
@@ -148,18 +149,33 @@ func (h *handler) sendToDevice(c *fiber.Ctx, p *chat.Principal) error {
 	return c.JSON(fiber.Map{})
 }
 
-// putState takes the one state event a DM can change: m.room.encryption,
-// which turns end-to-end encryption on for good.
-func (h *handler) putState(c *fiber.Ctx, p *chat.Principal) error {
+// stateTarget resolves a state route: the room the caller joined and
+// whether the event named is m.room.encryption (the only state a DM has
+// that a client may set).
+func (h *handler) stateTarget(c *fiber.Ctx, p *chat.Principal) (*store.Conversation, bool, error) {
 	conv, _, err := h.roomFor(c, p)
 	if err != nil {
-		return err
+		return nil, false, err
 	}
 	typ, err := param(c, "type")
 	if err != nil {
+		return nil, false, err
+	}
+	key, err := param(c, "stateKey")
+	if err != nil {
+		return nil, false, err
+	}
+	return conv, typ == typeEncryption && key == "", nil
+}
+
+// putState takes the one state event a DM can change: m.room.encryption,
+// which turns end-to-end encryption on for good.
+func (h *handler) putState(c *fiber.Ctx, p *chat.Principal) error {
+	conv, isEncryption, err := h.stateTarget(c, p)
+	if err != nil {
 		return err
 	}
-	if key, _ := param(c, "stateKey"); typ != typeEncryption || key != "" {
+	if !isEncryption {
 		return forbidden("only m.room.encryption state can be set in a direct room")
 	}
 	var r struct {
@@ -175,15 +191,11 @@ func (h *handler) putState(c *fiber.Ctx, p *chat.Principal) error {
 }
 
 func (h *handler) getState(c *fiber.Ctx, p *chat.Principal) error {
-	conv, _, err := h.roomFor(c, p)
+	conv, isEncryption, err := h.stateTarget(c, p)
 	if err != nil {
 		return err
 	}
-	typ, err := param(c, "type")
-	if err != nil {
-		return err
-	}
-	if key, _ := param(c, "stateKey"); typ != typeEncryption || key != "" || !conv.E2EE {
+	if !isEncryption || !conv.E2EE {
 		return &mxError{status: 404, code: "M_NOT_FOUND", msg: "no such state event"}
 	}
 	return c.JSON(encryptionContent())
