@@ -3,11 +3,16 @@ package e2e
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"io"
 	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/crypttalk/crypttalk/internal/testenv"
 	"github.com/crypttalk/crypttalk/web"
@@ -100,6 +105,107 @@ func TestWebCryptoVendored(t *testing.T) {
 		res, _ := get(path, "")
 		if csp := res.Header.Get("Content-Security-Policy"); strings.Contains(csp, "wasm") || !strings.Contains(csp, "default-src 'self'") {
 			t.Errorf("%s CSP %q: only the page may allow wasm", path, csp)
+		}
+	}
+}
+
+// TestWebE2EEDirectMessage: two people in two browser contexts write an
+// end-to-end encrypted DM both ways. The conversation is end-to-end
+// because the one who starts it chose so and the other has a device with
+// keys; both pages say so; each reads the other's words, after a reload
+// too (keys in IndexedDB); and the server's data dir and log hold neither
+// text.
+func TestWebE2EEDirectMessage(t *testing.T) {
+	t.Parallel()
+	actx := browser(t)
+	n := testenv.StartNode(t, testenv.NodeConfig{})
+	if err := chromedp.Do(actx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
+	bctx, cancel := chromedp.NewContext(actx, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	const ann, ben = "@eann:localhost", "@eben:localhost"
+	const fromAnn, fromBen = "e2ee-marker-ann-7f3a9c", "e2ee-marker-ben-41d2e8"
+	cryptoReady := waitJS(`document.documentElement.dataset.e2ee === 'ready'`)
+	for _, s := range []struct {
+		ctx  context.Context
+		name string
+	}{{actx, "eann"}, {bctx, "eben"}} {
+		if err := chromedp.Do(s.ctx, chromedp.Navigate(n.URL()+"/"), webRegister(s.name), cryptoReady); err != nil {
+			t.Fatalf("%s: %v\n%s", s.name, err, n.Logs())
+		}
+	}
+	// Ann chooses end-to-end for new conversations in her device list,
+	// which shows this browser's device and its signing key.
+	err := chromedp.Do(actx,
+		chromedp.Click(chromedp.CSS("#devices-button")),
+		waitJS(`document.querySelector('#devices-list li.current') && document.getElementById('e2ee-identity').textContent.includes('signs with key')`),
+		chromedp.Click(chromedp.CSS("#e2ee-new")),
+		chromedp.Click(chromedp.CSS("#devices-close")),
+		chromedp.SendKeys(chromedp.CSS("#search"), "eben"), webOpen(ben),
+		waitJS(`document.getElementById('e2ee-badge').dataset.kind === 'e2ee'`),
+		chromedp.SendKeys(chromedp.CSS("#text"), fromAnn+"\r"),
+		waitJS(`[...document.querySelectorAll('#messages li.mine[data-decrypted] .text')].some(e => e.textContent === '`+fromAnn+`')`),
+	)
+	if err != nil {
+		t.Fatalf("ann writes: %v\n%s", err, n.Logs())
+	}
+	shot(t, actx, "ann-sent")
+	err = chromedp.Do(bctx,
+		webOpen(ann),
+		waitJS(`[...document.querySelectorAll('#messages li.theirs[data-decrypted] .text')].some(e => e.textContent === '`+fromAnn+`')`),
+		waitJS(`document.getElementById('e2ee-badge').dataset.kind === 'e2ee'`),
+		chromedp.SendKeys(chromedp.CSS("#text"), fromBen+"\r"),
+	)
+	if err != nil {
+		t.Fatalf("ben reads and answers: %v\n%s", err, n.Logs())
+	}
+	shot(t, bctx, "ben-answered")
+	if err := chromedp.Do(actx, waitJS(`[...document.querySelectorAll('#messages li.theirs[data-decrypted] .text')].some(e => e.textContent === '`+fromBen+`')`)); err != nil {
+		t.Fatalf("ann reads: %v\n%s", err, n.Logs())
+	}
+	// What the server hands out is ciphertext: the stored messages as the
+	// API returns them hold no marker.
+	stored := evalJS[string](t, actx, `fetch('/api/messages/getmsg', {method: 'POST', headers: {'Content-Type': 'application/json', Authorization: 'Bearer ' + sessionStorage.getItem('ct_token')}, body: JSON.stringify({to: '`+ben+`'})}).then(r => r.text())`)
+	if strings.Contains(stored, fromAnn) || strings.Contains(stored, fromBen) || !strings.Contains(stored, `"type":"encrypted"`) {
+		t.Errorf("the server's copy is not ciphertext only: %s", stored)
+	}
+	// A reload opens the same device's keys from IndexedDB.
+	err = chromedp.Do(bctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#chat")), cryptoReady, webOpen(ann),
+		waitJS(`[...document.querySelectorAll('#messages li[data-decrypted] .text')].filter(e => e.textContent === '`+fromAnn+`' || e.textContent === '`+fromBen+`').length === 2`))
+	if err != nil {
+		t.Fatalf("ben after a reload: %v", err)
+	}
+	shot(t, bctx, "ben-reloaded")
+	noPlaintext(t, n, fromAnn, fromBen)
+}
+
+// noPlaintext fails when a marker is in any file of the node's data dir
+// or in its log.
+func noPlaintext(t *testing.T, n *testenv.Node, markers ...string) {
+	t.Helper()
+	logs := n.Logs()
+	err := filepath.WalkDir(n.DataDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range markers {
+			if bytes.Contains(b, []byte(m)) {
+				t.Errorf("%s holds the plaintext %q", path, m)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range markers {
+		if strings.Contains(logs, m) {
+			t.Errorf("the server's log holds the plaintext %q", m)
 		}
 	}
 }

@@ -1,8 +1,9 @@
 // Crypt-Talk web client: plain JavaScript modules, no build step. Every
 // text from the server is set with textContent, never as HTML.
-import { api, getToken, setToken, upload, newTxnID, Outbox, Positions, Socket, transient } from './net.js';
+import { api, ApiError, getToken, setToken, upload, newTxnID, Outbox, Positions, Socket, transient } from './net.js';
 import { el, messageItem, outboxItem, preview, countdown, dayOf, avatar } from './render.js';
 import { initExtras } from './extras.js';
+import * as e2ee from './e2ee-ui.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -110,6 +111,7 @@ async function logout(callServer, why) {
   }
   if (callServer) await api('POST', '/api/auth/logout').catch(() => {});
   if (state.sock) state.sock.stop();
+  await e2ee.stopCrypto(callServer, state.me);
   setToken(null);
   // Nothing of this account may show for the next one.
   Object.assign(state, { me: null, sock: null, peer: null, conv: null, outbox: null, positions: null });
@@ -155,6 +157,8 @@ async function start() {
     onAuthLost: () => logout(false, 'Your session ended. Log in again.'),
   });
   state.sock.start();
+  // End-to-end keys load after the list shows: the wasm is large.
+  e2ee.startCrypto(state.me, e2ee.retry);
 }
 
 // ---- connection banner ----------------------------------------------
@@ -287,6 +291,15 @@ async function openPeer(u) {
   } else {
     showTimer(null);
   }
+  state.peerE2EE = false;
+  e2ee.badge(null);
+  // A new DM is end-to-end when the peer has a device with keys (and the
+  // user chose it); an existing one is what its flag says.
+  e2ee.decide(state.me.user_id, u.user_id, c && c.conversation_id).then((on) => {
+    if (state.peer !== u) return;
+    state.peerE2EE = on;
+    e2ee.badge(on || e2ee.isE2EE(state.conv) ? 'e2ee' : 'server');
+  });
   const msgs = await api('POST', '/api/messages/getmsg', { to: u.user_id, limit: PAGE });
   if (state.peer !== u) return;
   state.older = msgs.length === PAGE ? msgs[0].seq : 0;
@@ -347,8 +360,10 @@ function withPeer(m) {
 let lastDay = '';
 function show(m, quiet) {
   state.positions.see(m.conversation_id, m.seq);
+  e2ee.note(m);
   if (!withPeer(m) || state.shown.has(m._id)) return;
   state.conv = m.conversation_id;
+  if (e2ee.isE2EE(m.conversation_id)) e2ee.badge('e2ee');
   state.shown.add(m._id);
   const list = $('messages');
   const day = dayOf(m.createdAt);
@@ -369,6 +384,7 @@ function show(m, quiet) {
   }
   // Stored messages go before the ones still in the outbox.
   list.insertBefore(li, list.querySelector('li.pending, li.failed'));
+  if (m.type === 'encrypted') e2ee.decryptInto(li, m);
   if (m.fromSelf) applyTicks();
   if (!quiet) li.scrollIntoView({ block: 'end' });
 }
@@ -444,7 +460,19 @@ async function deliver(it) {
   const box = state.outbox;
   if (it.state !== 'pending' || !state.sock || !state.sock.ready) return;
   it.state = 'sending';
+  const conv = convWith(it.to);
   try {
+    if (it.e2ee || e2ee.isE2EE(conv)) {
+      // Encrypted in the page, stored through the Matrix API; the stored
+      // message comes back over the socket (or catchUp) like any other.
+      it.e2ee = true;
+      const id = await e2ee.sendText(it, conv);
+      box.remove(it.txn_id);
+      if (state.outbox !== box) return;
+      if (state.peer && state.peer.user_id === it.to) { state.conv = state.conv || id; catchUp(); }
+      renderOutbox();
+      return;
+    }
     const m = await state.sock.request('send-msg', { to: it.to, msg: it.msg, txn_id: it.txn_id });
     box.remove(it.txn_id);
     if (state.outbox !== box) return; // logged out meanwhile
@@ -452,7 +480,17 @@ async function deliver(it) {
     show(m);
   } catch (e) {
     if (state.outbox !== box || !box.get(it.txn_id)) return;
-    if (transient(e)) {
+    if (e.errcode === 'CT_E2EE_REQUIRED' && !it.e2ee) {
+      // The conversation went end-to-end meanwhile: never plaintext,
+      // send it encrypted instead.
+      it.e2ee = true;
+      it.state = 'pending';
+      e2ee.markE2EE(conv);
+      setTimeout(flushOutbox, 0);
+    } else if (!(e instanceof ApiError)) {
+      it.state = 'failed'; // a crypto failure: the user decides
+      it.error = 'not encrypted: ' + e.message;
+    } else if (transient(e)) {
       // Sent again after a pause, or at the next ready if the socket
       // went: same txn_id, stored once.
       it.state = 'pending';
@@ -466,6 +504,13 @@ async function deliver(it) {
   renderOutbox();
 }
 
+// convWith is the conversation id with peer, when there is one.
+function convWith(peer) {
+  const c = state.convs.get(peer);
+  if (c) return c.conversation_id;
+  return state.peer && state.peer.user_id === peer ? state.conv : null;
+}
+
 function flushOutbox() {
   if (!state.outbox) return;
   for (const it of state.outbox.list()) deliver(it);
@@ -477,7 +522,7 @@ $('send-form').addEventListener('submit', (e) => {
   if (!text.trim() || !state.peer) return;
   // The message is in the outbox (localStorage) before anything is sent:
   // a closed socket, a reload or a refusal cannot lose it.
-  const it = state.outbox.put({ txn_id: newTxnID(), to: state.peer.user_id, msg: text, state: 'pending', createdAt: Date.now() });
+  const it = state.outbox.put({ txn_id: newTxnID(), to: state.peer.user_id, msg: text, state: 'pending', createdAt: Date.now(), e2ee: !!state.peerE2EE });
   $('text').value = '';
   renderOutbox();
   deliver(it);
@@ -697,6 +742,7 @@ function onFrame(f) {
 }
 
 initExtras(() => state.me);
+e2ee.initDevices(() => state.me);
 $('viewer-close').addEventListener('click', () => $('viewer').close());
 if (getToken()) start().catch(() => logout(false));
 else showMode(false);

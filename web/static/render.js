@@ -41,6 +41,7 @@ export function preview(m) {
   if (!m) return '';
   if (m.type === 'file') return '📎 ' + (m.file ? m.file.filename : 'file');
   if (m.type === 'voice') return '🎤 voice message';
+  if (m.type === 'encrypted') return '🔒 encrypted message';
   return m.message || '';
 }
 
@@ -49,6 +50,8 @@ export function preview(m) {
 function body(m) {
   const f = m.file;
   if (m.type === 'system') return el('span', 'system-text', m.message);
+  // Decrypted in the page (e2ee-ui.js decryptInto), never by the server.
+  if (m.type === 'encrypted') return el('span', 'text', '🔒 decrypting…');
   if (!f) return el('span', 'text', m.message);
   const box = el('div', 'file');
   const path = '/api/files/download/' + encodeURIComponent(f.file_id);
