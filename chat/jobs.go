@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
 	"time"
 
 	"github.com/crypttalk/crypttalk/internal/every"
 	"github.com/crypttalk/crypttalk/pubsub"
 	"github.com/crypttalk/crypttalk/store"
-	"github.com/crypttalk/crypttalk/vault"
 )
 
 // Job kinds.
@@ -115,13 +112,19 @@ func (s *Service) CancelJob(ctx context.Context, id string) (*store.Job, error) 
 // across the cluster. A job's state lives in the store, so a restart only
 // delays it.
 func (s *Service) RunJobs(ctx context.Context, locker pubsub.Locker, interval time.Duration) {
-	host, _ := os.Hostname()
-	node := host + ":" + strconv.Itoa(os.Getpid())
+	node := NodeID()
 	ttl := 3*interval + time.Second
 	every.Tick(ctx, interval, func(ctx context.Context) {
 		for _, kind := range jobKinds {
 			j, err := s.unfinishedJob(ctx, kind)
-			if err != nil || j == nil {
+			if err != nil {
+				if ctx.Err() == nil {
+					s.work.setJobsError("down: " + err.Error())
+				}
+				continue
+			}
+			s.work.setJobsError("")
+			if j == nil {
 				continue
 			}
 			lease := func() bool {
@@ -145,6 +148,8 @@ func (s *Service) runJob(ctx context.Context, j *store.Job, node string, lease f
 	if !s.saveJob(ctx, j) {
 		return
 	}
+	s.work.setJob(j.Kind, j.ID)
+	defer s.work.setJob("", "")
 	s.log.InfoContext(ctx, "job started", "job", j.ID, "kind", j.Kind, "run", j.Runs, "done", j.Done)
 	var err error
 	switch j.Kind {
@@ -234,7 +239,7 @@ func (s *Service) runRewrap(ctx context.Context, j *store.Job, lease func() bool
 			}
 			j.Done++
 		}
-		if !s.saveJob(ctx, j) || !lease() {
+		if !s.saveJob(ctx, j) || !lease() || !s.jobPause(ctx) {
 			return errJobStopped
 		}
 	}
@@ -254,84 +259,4 @@ func (s *Service) countNotWrappedBy(ctx context.Context, version string) (int64,
 		}
 		after = keys[len(keys)-1].ID
 	}
-}
-
-// runReencrypt re-seals every message whose key is not its conversation's
-// current one (after keys rotate) under the current key. A resumed job
-// skips what is done already: those messages carry the current key.
-// Total counts the messages looked at so far.
-func (s *Service) runReencrypt(ctx context.Context, j *store.Job, lease func() bool) error {
-	j.Failed = 0
-	now := s.now()
-	err := s.allConversations(ctx, func(c *store.Conversation) error {
-		// The newest key in the store, not this node's cached one: the
-		// cache may predate a rotation another node just made.
-		keys, err := s.store.ListDataKeys(ctx, c.ID)
-		if err != nil {
-			return storeError(err)
-		}
-		if len(keys) == 0 {
-			return nil
-		}
-		curID := keys[len(keys)-1].ID
-		cur, err := s.dataKey(ctx, curID, c.ID)
-		if err != nil {
-			return err
-		}
-		r := store.MessageRange{Limit: 500, Now: now}
-		for {
-			page, err := s.store.ListMessages(ctx, c.ID, r)
-			if err != nil {
-				return storeError(err)
-			}
-			for _, m := range page {
-				j.Total++
-				if m.KeyID == curID || len(m.Body) == 0 {
-					continue
-				}
-				if err := s.reseal(ctx, c.ID, m, curID, cur); err != nil {
-					if ctx.Err() != nil {
-						return ctx.Err()
-					}
-					s.log.ErrorContext(ctx, "re-encryption failed", "job", j.ID, "message_id", m.ID, "err", err)
-					j.Failed++
-					continue
-				}
-				j.Done++
-			}
-			if len(page) < r.Limit || page[0].Seq <= 1 {
-				break
-			}
-			r.BeforeSeq = page[0].Seq
-		}
-		if !s.saveJob(ctx, j) || !lease() {
-			return errJobStopped
-		}
-		return nil
-	})
-	if err == nil {
-		j.Result = fmt.Sprintf("re-encrypted %d of %d messages, failed %d", j.Done, j.Total, j.Failed)
-	}
-	return err
-}
-
-func (s *Service) reseal(ctx context.Context, conv string, m *store.Message, toID string, to []byte) error {
-	old, err := s.dataKey(ctx, m.KeyID, conv)
-	if err != nil {
-		return err
-	}
-	ad := vault.MessageAD(conv, m.Seq, m.Sender)
-	plain, err := vault.Open(old, m.Body, ad)
-	if err != nil {
-		return err
-	}
-	body, err := vault.Seal(to, plain, ad)
-	if err != nil {
-		return err
-	}
-	err = s.store.ResealMessage(ctx, m.ID, m.KeyID, toID, body)
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
-		return nil // deleted or re-sealed meanwhile
-	}
-	return err
 }

@@ -94,15 +94,24 @@ func (s *Service) RunPurge(ctx context.Context, locker pubsub.Locker, interval t
 	every.Tick(ctx, interval, func(ctx context.Context) {
 		if locker != nil {
 			held, err := locker.TryLease(ctx, "purge", 3*interval+time.Second)
-			if err != nil || !held {
+			if err != nil {
+				s.work.setPurge("down: purge lease: "+err.Error(), s.now())
+				return
+			}
+			if !held {
+				s.work.setPurge("ok: standby, another node holds the purge lease", s.now())
 				return
 			}
 		}
 		rep, err := s.PurgeOnce(ctx)
 		if err != nil {
+			if ctx.Err() == nil {
+				s.work.setPurge("failing: "+err.Error(), s.now())
+			}
 			s.log.WarnContext(ctx, "purge pass failed; will retry", "err", err)
 			return
 		}
+		s.work.setPurge("ok", s.now())
 		if rep.Messages > 0 || rep.Conversations > 0 || rep.Files > 0 {
 			s.log.InfoContext(ctx, "purged", "messages", rep.Messages, "conversations", rep.Conversations, "files", rep.Files)
 		}

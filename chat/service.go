@@ -42,6 +42,9 @@ type Options struct {
 	UploadQuotaBytes int64         // plaintext bytes of files one user may store
 	PendingUploadTTL time.Duration // an upload no message announced is removed after this
 	VoicePlayGrace   time.Duration // a played-out voice stays readable its duration plus this
+	// JobBatchPause is how long a background job (rewrap, reencrypt)
+	// waits after each batch, to bound its load on the store; 0 runs flat out.
+	JobBatchPause time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -101,6 +104,7 @@ type Service struct {
 	ctrl pubsub.Subscription
 	fed  fedState
 	dev  devState
+	work workState // background workers' last states, for the heartbeat (nodes.go)
 
 	controlMu        sync.RWMutex
 	controlListeners []ControlListener

@@ -156,7 +156,9 @@ type Counts struct {
 // Stats are the counts and the open sockets of the node that answered.
 type Stats struct {
 	Counts      Counts `json:"counts"`
-	Connections int    `json:"connections"`
+	Connections int    `json:"connections"` // of the node that answered
+	// Nodes are every node's sockets, from the node registry.
+	Nodes []NodeConnections `json:"nodes"`
 }
 
 // Stats counts users, conversations, messages, files and sockets.

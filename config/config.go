@@ -108,6 +108,10 @@ type Limits struct {
 	PendingUploadTTL time.Duration `mapstructure:"pending_upload_ttl"` // an upload no message announced is removed after this
 	VoicePlayGrace   time.Duration `mapstructure:"voice_play_grace"`   // a played-out voice stays readable its duration plus this
 	UploadQuotaBytes int64         `mapstructure:"upload_quota_bytes"` // plaintext bytes of files one user may store
+
+	// JobBatchPause is the wait of a background job (rewrap, reencrypt)
+	// after each batch of 64 items: it bounds the job's load on the store.
+	JobBatchPause time.Duration `mapstructure:"job_batch_pause"`
 }
 
 // RateLimit are token buckets: Count hits at once, then Count per Window
@@ -192,6 +196,7 @@ func Default() Config {
 			PendingUploadTTL: time.Hour,
 			VoicePlayGrace:   time.Minute,
 			UploadQuotaBytes: 1 << 30,
+			JobBatchPause:    10 * time.Millisecond, // a breath for the store between batches; 100k keys take 16 s more
 		},
 		RateLimit: RateLimit{
 			RegisterPerIPCount: 20,

@@ -123,7 +123,17 @@ func (s *Server) adminStats(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return ok(c, fiber.Map{"counts": n, "connections": s.gw.Sessions()})
+	// Every node's sockets, from the node registry: the heartbeats are at
+	// most a few seconds old (this node's is fresh).
+	ns, err := s.svc.Nodes(c.UserContext(), s.NodeSelf())
+	if err != nil {
+		return err
+	}
+	nodes := make([]fiber.Map, 0, len(ns))
+	for _, x := range ns {
+		nodes = append(nodes, fiber.Map{"id": x.ID, "address": x.Address, "connections": x.Connections, "stale": x.Stale, "self": x.Self})
+	}
+	return ok(c, fiber.Map{"counts": n, "connections": s.gw.Sessions(), "nodes": nodes})
 }
 
 // adminKeysStatus shows the keyring and how many data keys each master

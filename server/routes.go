@@ -71,6 +71,7 @@ func (s *Server) adminRoutes(app *fiber.App) {
 
 func (s *Server) adminAPI(r fiber.Router) {
 	r.Get("/health", s.readyz)
+	r.Get("/nodes", s.adminNodes)
 	r.Get("/users", s.adminFindUsers)
 	r.Post("/users", s.audited("users.create"), s.adminCreateUser)
 	r.Get("/users/:id", s.adminShowUser)

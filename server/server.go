@@ -46,6 +46,9 @@ type Options struct {
 	// FederationAdmin, when set, serves /_admin/v1/federation and
 	// /_admin/v1/keys/rotate-signing.
 	FederationAdmin *chat.FederationAdmin
+	// Listen and AdminListen are the configured listener addresses, for
+	// the node registry (ctl health names nodes by them).
+	Listen, AdminListen string
 }
 
 // Server is one node's HTTP front.

@@ -32,6 +32,10 @@ type Job struct {
 	CreatedAt  time.Time `json:"created_at" bson:"created_at"`
 	UpdatedAt  time.Time `json:"updated_at" bson:"updated_at"`
 	FinishedAt time.Time `json:"finished_at,omitzero" bson:"finished_at"`
+
+	// Checkpoint is where a resumed run starts, in the kind's own terms
+	// (opaque to the store), saved with the progress it goes with.
+	Checkpoint string `json:"checkpoint,omitempty" bson:"checkpoint,omitempty"`
 }
 
 // Finished reports whether the job will not run again.

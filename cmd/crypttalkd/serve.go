@@ -119,6 +119,7 @@ func start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*node, er
 	n.stopWork = stop
 	n.work.Go(func() { n.svc.RunPurge(wctx, b.locker, time.Second) })
 	n.work.Go(func() { n.svc.RunJobs(wctx, b.locker, time.Second) })
+	n.work.Go(func() { n.svc.RunHeartbeat(wctx, n.srv.NodeSelf(), chat.HeartbeatInterval) })
 	if n.fed != nil {
 		if err := n.fed.Start(wctx); err != nil {
 			n.shutdown(time.Second)
@@ -242,6 +243,7 @@ func chatOptions(cfg *config.Config) chat.Options {
 		UploadQuotaBytes: cfg.Limits.UploadQuotaBytes,
 		PendingUploadTTL: cfg.Limits.PendingUploadTTL,
 		VoicePlayGrace:   cfg.Limits.VoicePlayGrace,
+		JobBatchPause:    cfg.Limits.JobBatchPause,
 	}
 }
 
@@ -253,6 +255,8 @@ func serverOptions(cfg *config.Config, log *slog.Logger) server.Options {
 		BodyBytes:      cfg.Limits.BodyBytes,
 		JSONBodyBytes:  cfg.Limits.JSONBodyBytes,
 		AdminListener:  cfg.Server.AdminListen != "",
+		Listen:         cfg.Server.Listen,
+		AdminListen:    cfg.Server.AdminListen,
 		JSONDepth:      cfg.Limits.JSONDepth,
 		WSFrameBytes:   int64(cfg.Limits.WSFrameBytes),
 		WSSendQueue:    cfg.Limits.WSSendQueue,

@@ -141,6 +141,8 @@ func (o *options) showJob(cmd *cobra.Command, a *client.Admin, id string, wait b
 			}
 		}
 		if tty {
+			// The last frame shows the end, then the table goes below it.
+			drawProgress(progress, tty, j)
 			fmt.Fprintln(progress)
 		}
 	}
@@ -161,7 +163,8 @@ func drawProgress(w io.Writer, tty bool, j *client.Job) {
 	const width = 30
 	filled := 0
 	if j.Total > 0 {
-		filled = int(int64(width) * j.Done / j.Total)
+		filled = int(int64(width) * min(j.Done, j.Total) / j.Total)
 	}
-	fmt.Fprintf(w, "\r%s [%s%s] %d/%d %s", j.Kind, strings.Repeat("#", filled), strings.Repeat(".", width-filled), j.Done, j.Total, j.State)
+	// The state is padded so a shorter one overwrites a longer one.
+	fmt.Fprintf(w, "\r%s [%s%s] %d/%d %-9s", j.Kind, strings.Repeat("#", filled), strings.Repeat(".", width-filled), j.Done, j.Total, j.State)
 }

@@ -149,16 +149,6 @@ func (o *options) confirm(cmd *cobra.Command, what string) error {
 	return nil
 }
 
-// isTerminal reports whether a stream (stdin, stderr) is a terminal.
-func isTerminal(stream any) bool {
-	f, ok := stream.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
 // print writes v as JSON with -o json, else as the table rows give it.
 // JSON is indented, with the field names of the API: stable for scripts.
 func (o *options) print(w io.Writer, v any, header []string, rows [][]string) error {

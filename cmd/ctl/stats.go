@@ -9,9 +9,10 @@ import (
 func newStatsCmd(o *options) *cobra.Command {
 	return &cobra.Command{
 		Use:   "stats",
-		Short: "Count users (total, active in 24 h / 30 d), conversations, messages, files and bytes, open sockets",
-		Long: `Counts come from the store, so they are the cluster's; "connections" are the open
-sockets of the node that answered (ask each node's admin listener for its own).
+		Short: "Count users (total, active in 24 h / 30 d), conversations, messages, files and bytes, open sockets per node",
+		Long: `Counts come from the store, so they are the cluster's. Connections are the open
+sockets of each node, from the node registry (each node's heartbeat, at most a
+couple of seconds old; a stale node's figure is its last one).
 Active users are those who logged in (opened a session) in the window.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -31,6 +32,18 @@ Active users are those who logged in (opened a session) in the window.`,
 				{"conversations", i(c.Conversations)}, {"messages", i(c.Messages)},
 				{"files", i(c.Files)}, {"file_bytes", i(c.FileBytes)},
 				{"connections_this_node", strconv.Itoa(st.Connections)},
+			}
+			total := 0
+			for _, n := range st.Nodes {
+				what := "connections " + n.ID
+				if n.Stale {
+					what += " (stale)"
+				}
+				rows = append(rows, []string{what, strconv.Itoa(n.Connections)})
+				total += n.Connections
+			}
+			if len(st.Nodes) > 0 {
+				rows = append(rows, []string{"connections_cluster", strconv.Itoa(total)})
 			}
 			return o.print(cmd.OutOrStdout(), st, []string{"WHAT", "COUNT"}, rows)
 		},

@@ -23,12 +23,13 @@ func testJobRoundTrip(t *testing.T, s store.Store) {
 	must(t, s.PutJob(ctx, j))
 	wantErr(t, s.PutJob(ctx, j), store.ErrConflict, "second PutJob of one id")
 	j.State, j.Node, j.Done, j.Total, j.Failed, j.Runs, j.Result = store.JobDone, "node-a", 10, 10, 1, 2, "rewrapped 9"
+	j.Checkpoint = `{"after":"bob","done":10}`
 	j.UpdatedAt, j.FinishedAt = t0.Add(time.Minute), t0.Add(time.Minute)
 	must(t, s.UpdateJob(ctx, j))
 	got, err := s.GetJob(ctx, j.ID)
 	must(t, err)
 	if got.State != store.JobDone || got.Node != "node-a" || got.Done != 10 || got.Total != 10 || got.Failed != 1 || got.Runs != 2 ||
-		got.Result != "rewrapped 9" || got.Kind != "rewrap" || !got.FinishedAt.Equal(t0.Add(time.Minute)) || !got.CreatedAt.Equal(t0) || !got.Finished() {
+		got.Result != "rewrapped 9" || got.Checkpoint != j.Checkpoint || got.Kind != "rewrap" || !got.FinishedAt.Equal(t0.Add(time.Minute)) || !got.CreatedAt.Equal(t0) || !got.Finished() {
 		t.Fatalf("GetJob = %+v", got)
 	}
 }
