@@ -376,6 +376,22 @@ type BlobStore interface {
 	DeleteBlob(ctx context.Context, id string) error
 }
 
+// BlobInfo is one stored blob as a BlobLister lists it.
+type BlobInfo struct {
+	ID        string
+	Size      int64 // ciphertext bytes
+	WrittenAt time.Time
+}
+
+// BlobLister is the optional ability of a BlobStore to list what it holds,
+// so that blobs left without a file record (a crash between the blob and
+// the record, say) can be found (ctl purge uploads).
+type BlobLister interface {
+	// ListBlobs returns up to limit blobs with an id greater than after,
+	// in id order.
+	ListBlobs(ctx context.Context, after string, limit int) ([]BlobInfo, error)
+}
+
 // TxnMessageID is the id of the message that sender creates with txnID: a
 // retry of the same send names the same message, so storing it twice is a
 // conflict on the id itself. It looks like a NewID and is as hard to guess

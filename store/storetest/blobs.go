@@ -20,6 +20,7 @@ var blobCases = []testCase{
 	{"Delete", testBlobDelete},
 	{"UnknownIDs", testBlobUnknown},
 	{"ConcurrentWrites", testBlobConcurrent},
+	{"List", testBlobList},
 }
 
 // blobData is 1 MB that is not periodic at any chunk size a backend may use.
