@@ -91,6 +91,7 @@ func (s *Server) adminAPI(r fiber.Router) {
 	r.Post("/purge", s.audited("purge"), s.adminPurge)
 	r.Post("/purge/conversations", s.audited("purge.conversations"), s.adminPurgeScoped)
 	r.Post("/purge/older-than", s.audited("purge.older-than"), s.adminPurgeOlderThan)
+	r.Post("/purge/uploads", s.audited("purge.uploads"), s.adminPurgeUploads)
 	r.Get("/audit", s.adminAudit)
 	r.Post("/jobs", s.audited("jobs.create"), s.adminCreateJob)
 	r.Get("/jobs", s.adminListJobs)

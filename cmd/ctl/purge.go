@@ -61,7 +61,55 @@ func newPurgeCmd(o *options) *cobra.Command {
 		scopedPurgeCmd(o, "user USER", "Destroy every conversation of USER (the account stays; see users delete --purge)", 1,
 			func(cmd *cobra.Command, a *client.Admin, args []string, dry bool) (*client.PurgeScope, error) {
 				return a.PurgeUser(cmd.Context(), args[0], dry)
-			}))
+			}),
+		purgeUploadsCmd(o))
+	return cmd
+}
+
+func purgeUploadsCmd(o *options) *cobra.Command {
+	var dryRun bool
+	var olderThan string
+	cmd := &cobra.Command{
+		Use:   "uploads",
+		Short: "Remove uploads no message announced and blobs no file record names, older than --older-than (10m); --dry-run only counts",
+		Long: `Unannounced uploads (sent without a recipient and never followed by send-file)
+go by themselves after limits.pending_upload_ttl; this removes them now.
+Orphaned blobs (a crash between a blob and its record, a deletion cut short)
+are removed by nothing else. --older-than keeps uploads in flight safe: an
+upload writes its blob, then its record, then the client announces it.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			age, err := parseDays(olderThan)
+			if err != nil || age < time.Second {
+				return usageError(fmt.Errorf("--older-than %q: want an age of at least 1s, like 10m, 2h or 7d", olderThan))
+			}
+			a, err := o.admin()
+			if err != nil {
+				return err
+			}
+			if !dryRun {
+				if err := o.confirm(cmd, "remove unannounced uploads and orphaned blobs older than "+olderThan); err != nil {
+					return err
+				}
+			}
+			r, err := a.PurgeUploads(cmd.Context(), age, dryRun)
+			if err != nil {
+				return err
+			}
+			orphans, orphanBytes := strconv.Itoa(r.Orphaned), strconv.FormatInt(r.OrphanedBytes, 10)
+			if !r.OrphansChecked {
+				orphans, orphanBytes = "unknown", "-"
+			}
+			unannounced := strconv.Itoa(r.Unannounced)
+			if r.Capped {
+				unannounced = ">=" + unannounced
+			}
+			return o.print(cmd.OutOrStdout(), r, []string{"UNANNOUNCED", "BYTES", "ORPHANED_BLOBS", "BYTES", "DRY_RUN"},
+				[][]string{{unannounced, strconv.FormatInt(r.UnannouncedBytes, 10), orphans, orphanBytes, strconv.FormatBool(r.DryRun)}})
+		},
+	}
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "count what would go and change nothing")
+	cmd.Flags().StringVar(&olderThan, "older-than", "10m", "only what was written longer ago than this (10m, 2h, 7d)")
 	return cmd
 }
 
