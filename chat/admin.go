@@ -117,6 +117,13 @@ func (s *Service) AdminFindUsers(ctx context.Context, q store.UserQuery, f UserF
 	}
 	want := q.Limit
 	q.Prefix, q.After = asciiLower(q.Prefix), asciiLower(q.After)
+	// A query with an @ that is not a user_id ("@name:server") searches
+	// emails: alice@example.org, or @example.org for a whole domain. The
+	// store filters names only, so this scans, bounded like any filter.
+	email := ""
+	if strings.Contains(q.Prefix, "@") && !strings.Contains(q.Prefix, ":") {
+		email, q.Prefix = q.Prefix, ""
+	}
 	out := []AdminUserView{}
 	for scanned := 0; scanned < maxFilterScan; {
 		users, err := s.store.ListUsers(ctx, q)
@@ -125,7 +132,7 @@ func (s *Service) AdminFindUsers(ctx context.Context, q store.UserQuery, f UserF
 		}
 		for _, u := range users {
 			q.After = u.Localpart
-			if f.match(u) {
+			if f.match(u) && (email == "" || strings.Contains(asciiLower(u.Email), email)) {
 				out = append(out, AdminView(u))
 				if len(out) == want {
 					return out, q.After, nil
