@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -256,12 +257,15 @@ func (s *Store) ClaimOneTimeKey(ctx context.Context, userID, deviceID, algorithm
 	filter := bson.M{"user": userID, "device": deviceID, "algo": algorithm}
 	for range casRetries {
 		var cands []otkDoc
-		if err := s.findAll(ctx, s.otks(), filter, &cands, options.Find().SetLimit(8).SetSort(bson.D{{Key: "_id", Value: 1}})); err != nil {
+		if err := s.findAll(ctx, s.otks(), filter, &cands, options.Find().SetLimit(16)); err != nil {
 			return nil, err
 		}
 		if len(cands) == 0 {
 			return s.claimFallback(ctx, userID, deviceID, algorithm)
 		}
+		// Concurrent claimers see the same candidates: each tries them in
+		// its own order, so most win at the first delete.
+		rand.Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
 		for _, c := range cands {
 			octx, cancel := s.op(ctx)
 			res, err := s.otks().DeleteOne(octx, bson.M{"_id": c.ID})

@@ -39,7 +39,7 @@ type e2eeDevice struct {
 	mu        sync.Mutex
 	plain     []string // decrypted bodies
 	undecrypt int      // encrypted events it could not decrypt
-	toDevice  int      // to-device events received
+	toDevice  int      // test to-device events (testToDeviceType) received
 	// fallbackTypes is the last sync's device_unused_fallback_key_types.
 	fallbackTypes []id.KeyAlgorithm
 }
@@ -87,7 +87,7 @@ func (d *e2eeDevice) sync(t *testing.T) (sawEncryptionState bool) {
 	d.mach.ProcessSyncResponse(ctx, resp, d.since)
 	d.since = resp.NextBatch
 	d.mu.Lock()
-	d.toDevice += len(resp.ToDevice.Events)
+	d.toDevice += testToDevice(resp)
 	d.fallbackTypes = resp.FallbackKeys
 	d.mu.Unlock()
 	for room, jr := range resp.Rooms.Join {
@@ -152,6 +152,18 @@ func (d *e2eeDevice) sendEncrypted(t *testing.T, room id.RoomID, text string, us
 		t.Fatalf("send encrypted: %v", err)
 	}
 	return resp.EventID
+}
+
+const testToDeviceType = "org.crypttalk.test"
+
+func testToDevice(resp *mautrix.RespSync) int {
+	n := 0
+	for _, ev := range resp.ToDevice.Events {
+		if ev.Type.Type == testToDeviceType {
+			n++
+		}
+	}
+	return n
 }
 
 func mxErrcode(err error) string {
@@ -257,12 +269,12 @@ func TestE2EEMautrixCrypto(t *testing.T) {
 	// A to-device retry with the same transaction id is delivered once.
 	msg := &mautrix.ReqSendToDevice{Messages: map[id.UserID]map[id.DeviceID]*event.Content{bobID: {b1.cli.DeviceID: {Raw: map[string]any{"n": 1}}}}}
 	for range 2 {
-		if _, err := a1.cli.SendToDevice(ctx, event.Type{Type: "org.crypttalk.test", Class: event.ToDeviceEventType}, msg); err != nil {
+		if _, err := a1.cli.SendToDevice(ctx, event.Type{Type: testToDeviceType, Class: event.ToDeviceEventType}, msg); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for range 2 {
-		if _, err := a1.cli.MakeRequest(ctx, "PUT", a1.cli.BuildClientURL("v3", "sendToDevice", "org.crypttalk.test", "fixed-txn"), msg, nil); err != nil {
+		if _, err := a1.cli.MakeRequest(ctx, "PUT", a1.cli.BuildClientURL("v3", "sendToDevice", testToDeviceType, "fixed-txn"), msg, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -276,6 +288,23 @@ func TestE2EEMautrixCrypto(t *testing.T) {
 	b1.mu.Unlock()
 	if got != 3 {
 		t.Fatalf("b1 got %d test to-device messages, want 3 (two sends with fresh txn ids, one retried)", got)
+	}
+	// An answer lost on the way: the device comes back with the same
+	// since and gets the message again; the sync after that acknowledges it.
+	if _, err := a1.cli.SendToDevice(ctx, event.Type{Type: testToDeviceType, Class: event.ToDeviceEventType}, msg); err != nil {
+		t.Fatal(err)
+	}
+	lost, err := b1.cli.SyncRequest(ctx, 0, b1.since, "", false, "")
+	if err != nil || testToDevice(lost) != 1 {
+		t.Fatalf("first delivery: %v", err)
+	}
+	b1.sync(t)
+	b1.sync(t)
+	b1.mu.Lock()
+	got = b1.toDevice - before
+	b1.mu.Unlock()
+	if got != 4 {
+		t.Fatalf("after a lost answer b1 got %d test to-device messages in all, want 4 (redelivered once, then acknowledged)", got)
 	}
 
 	// One-time keys run out (claimed by someone while b1 is offline): the
@@ -306,6 +335,24 @@ func TestE2EEMautrixCrypto(t *testing.T) {
 	b3.waitPlain(t, marker+" four")
 	if slices.Contains(b1.fallbackTypes, id.KeyAlgorithmSignedCurve25519) {
 		t.Fatalf("the fallback key was handed out but is still listed unused: %v", b1.fallbackTypes)
+	}
+
+	// A self-destruct timer deletes the server's ciphertext on time.
+	setTimer(t, aliceREST, bob.UserID, 2, "after_send")
+	burn := a2.sendEncrypted(t, room, marker+" five", aliceID, bobID)
+	if !testenv.Poll(20*time.Second, func() bool {
+		page, err := b1.cli.Messages(ctx, room, "", "", mautrix.DirectionBackward, nil, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range page.Chunk {
+			if ev.ID == burn {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Fatal("the ciphertext under a 2 s after_send timer is still served")
 	}
 
 	n.Stop()
@@ -379,5 +426,75 @@ func checkNoMarker(t *testing.T, n *testenv.Node, marker string) {
 	}
 	if strings.Contains(n.Logs(), marker) {
 		t.Error("the node's log holds the plaintext marker")
+	}
+}
+
+// TestE2EECluster: two nodes on one MongoDB-wire store and Redis. Bob's
+// one-time keys, claimed at once through both nodes, go to one claimer
+// each; Megolm messages cross the nodes both ways.
+func TestE2EECluster(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	n1, n2 := c.nodes[0], c.nodes[1]
+	ctx := ctxT(t)
+	_, alice := newUser(t, n1, "e2ca")
+	_, bob := newUser(t, n2, "e2cb")
+	aliceID, bobID := id.UserID(alice.UserID), id.UserID(bob.UserID)
+	a1 := newE2EEDevice(t, n1, alice.Username)
+	b1 := newE2EEDevice(t, n2, bob.Username)
+	b2 := newE2EEDevice(t, n1, bob.Username)
+
+	// Claims through both nodes at once: every key goes to one claimer.
+	claimers := []*mautrix.Client{mxLogin(t, n1, alice.Username).Client, mxLogin(t, n2, alice.Username).Client}
+	// Twelve at once: more makes FerretDB (SQLite, one writer) under -race
+	// exceed the cluster's 3 s store timeout, a limit of the test server.
+	const claims = 12
+	got := make([]id.KeyID, claims)
+	var wg sync.WaitGroup
+	for i := range claims {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := claimers[i%2].ClaimKeys(ctx, &mautrix.ReqClaimKeys{OneTimeKeys: mautrix.OneTimeKeysRequest{bobID: {b1.cli.DeviceID: id.KeyAlgorithmSignedCurve25519}}})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			for kid := range r.OneTimeKeys[bobID][b1.cli.DeviceID] {
+				got[i] = kid
+			}
+		}()
+	}
+	wg.Wait()
+	seen := map[id.KeyID]bool{}
+	for _, k := range got {
+		if k == "" || seen[k] {
+			t.Fatalf("claims through two nodes: %v (a key twice, or none while keys were left)", got)
+		}
+		seen[k] = true
+	}
+
+	created, err := a1.cli.CreateRoom(ctx, &mautrix.ReqCreateRoom{
+		Invite: []id.UserID{bobID}, IsDirect: true, Preset: "trusted_private_chat",
+		InitialState: []*event.Event{{Type: event.StateEncryption, Content: event.Content{Parsed: &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	room := created.RoomID
+	if _, err := b1.cli.JoinRoomByID(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []*e2eeDevice{a1, b1, b2} {
+		d.knowRoom(t, room, aliceID, bobID)
+		d.sync(t)
+	}
+	a1.sendEncrypted(t, room, "E2EE-CLUSTER n1 -> n2", aliceID, bobID)
+	b1.waitPlain(t, "E2EE-CLUSTER n1 -> n2")
+	b2.waitPlain(t, "E2EE-CLUSTER n1 -> n2")
+	b1.sendEncrypted(t, room, "E2EE-CLUSTER n2 -> n1", aliceID, bobID)
+	a1.waitPlain(t, "E2EE-CLUSTER n2 -> n1")
+	if _, err := b1.cli.SendText(ctx, room, "plain"); mxErrcode(err) != "CT_E2EE_REQUIRED" {
+		t.Fatalf("plaintext on node 2 into a room made encrypted on node 1: %v", err)
 	}
 }
