@@ -177,6 +177,42 @@ func TestWebE2EEDirectMessage(t *testing.T) {
 		t.Fatalf("ben after a reload: %v", err)
 	}
 	shot(t, bctx, "ben-reloaded")
+
+	// Emoji verification of each other's device: Ann asks, Ben accepts,
+	// both see the same seven emoji, both confirm, both are done.
+	if err := chromedp.Do(actx, chromedp.Click(chromedp.CSS("#verify-button")), waitJS(`document.getElementById('verify-dialog').open`)); err != nil {
+		t.Fatalf("ann asks to verify: %v", err)
+	}
+	if err := chromedp.Do(bctx, waitJS(`document.getElementById('verify-dialog').dataset.state === 'incoming'`), chromedp.Click(chromedp.CSS("#verify-accept"))); err != nil {
+		t.Fatalf("ben gets the request: %v", err)
+	}
+	emojiShown := waitJS(`document.getElementById('verify-dialog').dataset.state === 'emoji'`)
+	const emojiText = `[...document.querySelectorAll('#verify-emoji li')].map(li => li.textContent).join(' ')`
+	if err := chromedp.Do(actx, emojiShown); err != nil {
+		t.Fatalf("ann's emoji: %v (%s)", err, evalJS[string](t, actx, `document.getElementById('verify-status').textContent`))
+	}
+	if err := chromedp.Do(bctx, emojiShown); err != nil {
+		t.Fatalf("ben's emoji: %v (%s)", err, evalJS[string](t, bctx, `document.getElementById('verify-status').textContent`))
+	}
+	ae, be := evalJS[string](t, actx, emojiText), evalJS[string](t, bctx, emojiText)
+	if ae != be || evalJS[int](t, actx, `document.querySelectorAll('#verify-emoji li').length`) != 7 {
+		t.Fatalf("the two screens show different emoji: %q / %q", ae, be)
+	}
+	shot(t, actx, "ann-emoji")
+	for _, c := range []context.Context{actx, bctx} {
+		if err := chromedp.Do(c, chromedp.Click(chromedp.CSS("#verify-match"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []context.Context{actx, bctx} {
+		if err := chromedp.Do(c, waitJS(`document.getElementById('verify-dialog').dataset.state === 'done'`)); err != nil {
+			t.Fatalf("verification not done: %v (%s)", err, evalJS[string](t, c, `document.getElementById('verify-status').textContent`))
+		}
+	}
+	shot(t, bctx, "ben-verified")
+	if err := chromedp.Do(actx, chromedp.Click(chromedp.CSS("#verify-close"))); err != nil {
+		t.Fatal(err)
+	}
 	noPlaintext(t, n, fromAnn, fromBen)
 }
 

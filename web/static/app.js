@@ -109,9 +109,11 @@ async function logout(callServer, why) {
     state.outbox.clear();
     state.positions.clear();
   }
+  // Not awaited: the rest of logout stays one synchronous step, so a
+  // session-ended close arriving meanwhile cannot reset the forms later.
+  e2ee.stopCrypto(callServer, state.me).catch(() => {});
   if (callServer) await api('POST', '/api/auth/logout').catch(() => {});
   if (state.sock) state.sock.stop();
-  await e2ee.stopCrypto(callServer, state.me);
   setToken(null);
   // Nothing of this account may show for the next one.
   Object.assign(state, { me: null, sock: null, peer: null, conv: null, outbox: null, positions: null });
@@ -743,6 +745,7 @@ function onFrame(f) {
 
 initExtras(() => state.me);
 e2ee.initDevices(() => state.me);
+e2ee.initVerify(() => state.peer);
 $('viewer-close').addEventListener('click', () => $('viewer').close());
 if (getToken()) start().catch(() => logout(false));
 else showMode(false);

@@ -28,28 +28,42 @@ export function newE2EE(user) { return localStorage.getItem(prefKey(user)) === '
 export function startCrypto(me, onKeys) {
   failed = '';
   root.dataset.e2ee = 'starting';
-  ready = import('./e2ee.js')
-    .then((m) => m.Crypto.start(me.user_id, { onKeys }))
-    .then((c) => { cur = c; root.dataset.e2ee = 'ready'; return c; })
+  const p = import('./e2ee.js')
+    .then((m) => m.Crypto.start(me.user_id, { onKeys, onVerification: incoming }))
+    .then((c) => {
+      // A logout while it started: stopCrypto has it from the promise.
+      if (ready === p) { cur = c; root.dataset.e2ee = 'ready'; }
+      return c;
+    })
     .catch((e) => {
-      failed = e.message || String(e);
-      root.dataset.e2ee = 'failed';
+      if (ready === p) {
+        failed = e.message || String(e);
+        root.dataset.e2ee = 'failed';
+      }
       console.warn('end-to-end encryption unavailable:', e);
       return null;
     });
-  return ready;
+  ready = p;
+  return p;
 }
 
 // stopCrypto: forget is true for a logout on purpose (the server deleted
 // the device: its keys leave this browser too).
 export async function stopCrypto(forget, me) {
-  const c = cur || (ready && await ready);
+  const was = ready;
+  const had = cur;
   cur = null;
   ready = null;
+  if (forget && me) {
+    for (const k of Object.keys(localStorage)) {
+      if (k.startsWith('ct_e2ee_') && k.includes(':' + me.user_id)) localStorage.removeItem(k);
+    }
+  }
   e2eeConvs.clear();
   peerKeys.clear();
   plain.clear();
   delete root.dataset.e2ee;
+  const c = had || (was && await was);
   if (c) { if (forget) await c.forget(); else c.stop(); }
   else if (forget && me) await import('./e2ee.js').then((m) => m.forgetUser(me.user_id)).catch(() => {});
 }
@@ -66,7 +80,10 @@ export function markE2EE(convId) { if (convId) e2eeConvs.add(convId); }
 
 function hasKeys(peer) {
   if (!peerKeys.has(peer)) {
-    peerKeys.set(peer, (ready || Promise.resolve(null)).then((c) => (c ? c.peerHasKeys(peer) : false)).catch(() => false));
+    const p = (ready || Promise.resolve(null)).then((c) => (c ? c.peerHasKeys(peer) : false)).catch(() => false);
+    // Only a yes is kept: a peer may log in with a new device later.
+    p.then((yes) => { if (!yes && peerKeys.get(peer) === p) peerKeys.delete(peer); });
+    peerKeys.set(peer, p);
   }
   return peerKeys.get(peer);
 }
@@ -86,6 +103,7 @@ export async function decide(me, peer, convId) {
 
 // badge shows which protection the open conversation has.
 export function badge(kind) {
+  $('verify-button').hidden = kind !== 'e2ee' || !cur;
   const b = $('e2ee-badge');
   b.hidden = !kind;
   b.dataset.kind = kind || '';
@@ -187,5 +205,127 @@ async function listDevices() {
     }
   } catch (e) {
     $('devices-error').textContent = 'Devices not loaded: ' + e.message;
+  }
+}
+
+// ---- emoji verification ---------------------------------------------------
+
+let flow = null; // {req, sas, busy}
+
+export function initVerify(getPeer) {
+  $('verify-button').addEventListener('click', async () => {
+    const peer = getPeer();
+    if (!peer || !cur) return;
+    openVerify('Verify ' + peer.username, 'Asking ' + peer.username + "'s device…", 'waiting');
+    try {
+      track(await cur.verifyDevice(peer.user_id));
+    } catch (e) {
+      setVerify('Verification not started: ' + e.message, 'cancelled');
+    }
+  });
+  $('verify-accept').addEventListener('click', () => guard(async () => {
+    $('verify-accept').hidden = true;
+    await cur.accept(flow.req);
+  }));
+  $('verify-match').addEventListener('click', () => guard(async () => {
+    $('verify-match').hidden = $('verify-mismatch').hidden = true;
+    setVerify('Waiting for the other device to confirm…', 'confirmed');
+    await cur.out(await flow.sas.confirm());
+  }));
+  $('verify-mismatch').addEventListener('click', () => guard(async () => {
+    await cur.out(flow.sas.cancelWithCode('m.mismatched_sas'));
+  }));
+  $('verify-close').addEventListener('click', () => {
+    const f = flow;
+    flow = null;
+    $('verify-dialog').close();
+    if (f && cur && !f.req.isDone() && !f.req.isCancelled()) cur.out(f.req.cancel()).catch(() => {});
+  });
+}
+
+// guard runs a step of the flow; a failure ends it on screen, not as an
+// uncaught error.
+async function guard(fn) {
+  if (!flow || !cur) return;
+  try { await fn(); } catch (e) { setVerify('Verification failed: ' + e.message, 'cancelled'); }
+}
+
+function openVerify(title, status, state) {
+  $('verify-title').textContent = title;
+  $('verify-emoji').replaceChildren();
+  for (const id of ['verify-accept', 'verify-match', 'verify-mismatch']) $(id).hidden = true;
+  setVerify(status, state);
+  const d = $('verify-dialog');
+  if (!d.open) d.showModal();
+}
+
+function setVerify(text, state) {
+  $('verify-status').textContent = text;
+  $('verify-dialog').dataset.state = state;
+}
+
+// incoming: another device asks this one to verify.
+function incoming(req) {
+  if (flow && !flow.req.isDone() && !flow.req.isCancelled()) return; // one at a time
+  openVerify('Verification request', req.otherUserId.toString() + ' wants to verify this device with emoji.', 'incoming');
+  $('verify-accept').hidden = false;
+  track(req);
+}
+
+function track(req) {
+  flow = { req, sas: null, busy: false };
+  req.registerChangesCallback(async () => step(req));
+  step(req);
+}
+
+async function step(req) {
+  if (!flow || flow.req !== req || flow.busy) return;
+  flow.busy = true;
+  try {
+    await advance(req);
+  } catch (e) {
+    setVerify('Verification failed: ' + e.message, 'cancelled');
+  } finally {
+    if (flow) flow.busy = false;
+  }
+}
+
+async function advance(req) {
+  if (req.isCancelled()) {
+    const why = req.cancelInfo ? req.cancelInfo.reason : '';
+    for (const id of ['verify-accept', 'verify-match', 'verify-mismatch']) $(id).hidden = true;
+    setVerify('Verification cancelled' + (why ? ': ' + why : '.'), 'cancelled');
+    return;
+  }
+  if (req.isDone()) {
+    for (const id of ['verify-accept', 'verify-match', 'verify-mismatch']) $(id).hidden = true;
+    setVerify('✓ Verified: ' + req.otherUserId.toString() + "'s device " + (req.otherDeviceId ? req.otherDeviceId.toString() : '') + ' is the one you compared.', 'done');
+    return;
+  }
+  if (req.isReady() && req.weStarted() && !flow.sas) {
+    flow.sas = await cur.startSas(req);
+    if (flow.sas) flow.sas.registerChangesCallback(async () => step(req));
+  }
+  const v = req.getVerification();
+  if (!flow.sas && v && typeof v.emoji === 'function') {
+    flow.sas = v;
+    v.registerChangesCallback(async () => step(req));
+    if (!v.weStarted()) await cur.out(v.accept());
+  }
+  const sas = flow.sas;
+  if (!sas) {
+    if (req.weStarted()) setVerify('Waiting for the other device to accept…', 'waiting');
+    return;
+  }
+  if (sas.haveWeConfirmed()) return;
+  const emoji = sas.canBePresented() && sas.emoji();
+  if (emoji && !$('verify-emoji').children.length) {
+    for (const e of emoji) {
+      const li = el('li', 'emoji-sas');
+      li.append(el('span', 'symbol', e.symbol), el('span', 'desc', e.description));
+      $('verify-emoji').append(li);
+    }
+    $('verify-match').hidden = $('verify-mismatch').hidden = false;
+    setVerify('Compare: the other screen must show the same emoji in the same order.', 'emoji');
   }
 }

@@ -159,10 +159,54 @@ export class Crypto {
     const lists = r.device_lists || {};
     const counts = new Map(Object.entries(r.device_one_time_keys_count || {}));
     const fallback = new Set(r.device_unused_fallback_key_types || []);
-    await this.machine.receiveSyncChanges(JSON.stringify(toDevice),
+    const processed = await this.machine.receiveSyncChanges(JSON.stringify(toDevice),
       new sdk.DeviceLists(userIds(lists.changed || []), userIds(lists.left || [])), counts, fallback);
     await this.flush();
     if (toDevice.length && this.hooks.onKeys) this.hooks.onKeys();
+    for (const p of processed || []) {
+      if (!p.rawEvent) continue;
+      const ev = JSON.parse(p.rawEvent);
+      if (ev.type !== 'm.key.verification.request' || !ev.content) continue;
+      const req = this.machine.getVerificationRequest(new sdk.UserId(ev.sender), String(ev.content.transaction_id));
+      if (req && this.hooks.onVerification) this.hooks.onVerification(req);
+    }
+  }
+
+  // ---- emoji verification (SAS) of another user's device ----------------
+
+  // verifyDevice asks peer's device (the first one not verified yet) for
+  // an emoji verification; the answer is a VerificationRequest.
+  async verifyDevice(peer) {
+    await this.machine.updateTrackedUsers(userIds([peer]));
+    await this.flush();
+    const devices = (await this.machine.getUserDevices(new sdk.UserId(peer))).devices();
+    if (!devices.length) throw new Error(peer + ' has no device with keys');
+    const dev = devices.find((d) => !d.isVerified()) || devices[0];
+    const [req, out] = dev.requestVerification([sdk.VerificationMethod.SasV1]);
+    await this.out(out);
+    return req;
+  }
+
+  // out sends a request a verification step returned (these are not in
+  // outgoingRequests).
+  async out(req) {
+    if (!req) return;
+    for (const r of Array.isArray(req) ? req : [req]) await this.serial(() => this.send(r));
+  }
+
+  accept(req) { return this.out(req.acceptWithMethods([sdk.VerificationMethod.SasV1])); }
+
+  // startSas starts the emoji flow once the other side accepted.
+  async startSas(req) {
+    const r = await req.startSas();
+    if (!r) return null;
+    await this.out(r[1]);
+    return r[0];
+  }
+
+  async deviceVerified(userId, deviceId) {
+    const d = await this.machine.getDevice(new sdk.UserId(userId), new sdk.DeviceId(deviceId));
+    return !!d && d.isVerified();
   }
 
   // peerHasKeys reports whether userId has a device with uploaded keys
