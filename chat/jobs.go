@@ -23,8 +23,9 @@ const CodeJobBusy = "CT_JOB_BUSY"
 
 var jobKinds = []string{JobRewrap, JobPurge, JobReencrypt}
 
-// jobBatch is how many data keys a rewrap job handles between two
-// progress writes (and cancellation checks).
+// jobBatch is how many data keys (rewrap) or messages (reencrypt) a job
+// handles between two progress writes, cancellation and lease checks and
+// pauses (limits.job_batch_pause).
 const jobBatch = 64
 
 // CreateJob queues a job of kind for the cluster; a node's RunJobs picks
