@@ -55,6 +55,9 @@ func (s *Service) SendToDevice(ctx context.Context, p *Principal, typ, txnID str
 			if len(content) > maxToDeviceBytes {
 				return TooLarge("a to-device message is larger than the limit")
 			}
+			if len(content) == 0 || content[0] != '{' {
+				return Invalid("a to-device message is a JSON object")
+			}
 			if d != "*" {
 				targets[d] = content
 				continue

@@ -4,11 +4,15 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io/fs"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -496,5 +500,112 @@ func TestE2EECluster(t *testing.T) {
 	a1.waitPlain(t, "E2EE-CLUSTER n2 -> n1")
 	if _, err := b1.cli.SendText(ctx, room, "plain"); mxErrcode(err) != "CT_E2EE_REQUIRED" {
 		t.Fatalf("plaintext on node 2 into a room made encrypted on node 1: %v", err)
+	}
+}
+
+// TestE2EERawRequests: bad input to the key and to-device routes gets a
+// clear Matrix error with the right status, never a 500.
+func TestE2EERawRequests(t *testing.T) {
+	t.Parallel()
+	n := testenv.StartNode(t, testenv.NodeConfig{})
+	_, alice := newUser(t, n, "e2raw")
+	_, bob := newUser(t, n, "e2rawb")
+	a := mxLogin(t, n, alice.Username)
+	tok, dev := a.AccessToken, string(a.DeviceID)
+	do := func(method, path, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, n.URL()+"/_matrix/client/v3"+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct {
+			Errcode string `json:"errcode"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out.Errcode
+	}
+	devKeys := func(user, device, ed string) string {
+		return `{"device_keys":{"user_id":"` + user + `","device_id":"` + device + `","algorithms":[],"keys":{"ed25519:` + device + `":"` + ed + `","curve25519:` + device + `":"c"}}}`
+	}
+	manyOTKs := func(n int) string {
+		var b strings.Builder
+		b.WriteString(`{"one_time_keys":{`)
+		for i := range n {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			b.WriteString(`"signed_curve25519:k` + strconv.Itoa(i) + `":{"key":"x"}`)
+		}
+		b.WriteString("}}")
+		return b.String()
+	}
+	big := `{"messages":{"` + bob.UserID + `":{"D":{"x":"` + strings.Repeat("a", 50<<10) + `"}}}}`
+	cases := []struct {
+		method, path, body string
+		status             int
+		code               string
+	}{
+		{"POST", "/keys/upload", "not json", 400, "M_NOT_JSON"},
+		{"POST", "/keys/upload", `{"device_keys":7}`, 400, "M_BAD_JSON"},
+		{"POST", "/keys/upload", devKeys(bob.UserID, dev, "e"), 400, "M_INVALID_PARAM"},
+		{"POST", "/keys/upload", devKeys(alice.UserID, "OTHERDEV", "e"), 400, "M_INVALID_PARAM"},
+		{"POST", "/keys/upload", `{"device_keys":{"user_id":"` + alice.UserID + `","device_id":"` + dev + `","keys":{}}}`, 400, "M_INVALID_PARAM"},
+		{"POST", "/keys/upload", devKeys(alice.UserID, dev, "first"), 200, ""},
+		{"POST", "/keys/upload", devKeys(alice.UserID, dev, "first"), 200, ""},
+		{"POST", "/keys/upload", devKeys(alice.UserID, dev, "changed"), 400, "M_INVALID_PARAM"},
+		{"POST", "/keys/upload", `{"one_time_keys":{"no-colon":{"key":"x"}}}`, 400, "M_INVALID_PARAM"},
+		{"POST", "/keys/upload", `{"one_time_keys":{"signed_curve25519:a b":{"key":"x"}}}`, 400, "M_INVALID_PARAM"},
+		{"POST", "/keys/upload", manyOTKs(201), 413, "M_TOO_LARGE"},
+		{"POST", "/keys/upload", `{"one_time_keys":{"signed_curve25519:A":{"key":"x"}}}`, 200, ""},
+		{"POST", "/keys/upload", `{"one_time_keys":{"signed_curve25519:A":{"key":"other"}}}`, 400, "M_INVALID_PARAM"},
+		{"POST", "/keys/query", `{"device_keys":{"@x:y":"not a list"}}`, 400, "M_BAD_JSON"},
+		{"POST", "/keys/query", `{"device_keys":{"` + alice.UserID + `":[],"@nobody:elsewhere":[]}}`, 200, ""},
+		{"POST", "/keys/claim", `{"one_time_keys":{"` + alice.UserID + `":{"` + dev + `":"signed_curve25519:A"}}}`, 400, "M_INVALID_PARAM"},
+		{"POST", "/keys/claim", `{"one_time_keys":{"` + alice.UserID + `":{"NODEVICE":"signed_curve25519"}}}`, 200, ""},
+		{"GET", "/keys/changes?from=garbage", "", 400, "M_INVALID_PARAM"},
+		{"GET", "/keys/changes", "", 400, "M_INVALID_PARAM"},
+		{"POST", "/keys/device_signing/upload", `{"master_key":{"user_id":"` + bob.UserID + `","usage":["master"],"keys":{"ed25519:K":"K"}}}`, 400, "M_INVALID_PARAM"},
+		{"POST", "/keys/device_signing/upload", `{"master_key":{"user_id":"` + alice.UserID + `","usage":["master"],"keys":{"ed25519:K":"K"}}}`, 200, ""},
+		{"POST", "/keys/device_signing/upload", `{"master_key":{"user_id":"` + alice.UserID + `","usage":["master"],"keys":{"ed25519:L":"L"}}}`, 403, "M_FORBIDDEN"},
+		{"POST", "/keys/signatures/upload", `{"` + alice.UserID + `":{"K":"not an object"}}`, 400, "M_INVALID_PARAM"},
+		{"PUT", "/sendToDevice/m.test/t1", `{"messages":{"` + bob.UserID + `":{"D":"not an object"}}}`, 400, "M_INVALID_PARAM"},
+		{"PUT", "/sendToDevice/m.test/t2", big, 413, "M_TOO_LARGE"},
+		{"PUT", "/sendToDevice/m.test/t3", `{"messages":{"` + bob.UserID + `":{"D":{}}}}`, 200, ""},
+	}
+	for _, c := range cases {
+		st, code := do(c.method, c.path, c.body)
+		if st != c.status || code != c.code {
+			t.Errorf("%s %s %.80s: got %d %q, want %d %q", c.method, c.path, c.body, st, code, c.status, c.code)
+		}
+	}
+	// Room routes: only m.room.encryption state; encrypted events need an envelope.
+	created, err := a.CreateRoom(ctxT(t), &mautrix.ReqCreateRoom{Invite: []id.UserID{id.UserID(bob.UserID)}, IsDirect: true, Preset: "trusted_private_chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	room := "/rooms/" + url.PathEscape(string(created.RoomID))
+	for _, c := range []struct {
+		method, path, body string
+		status             int
+		code               string
+	}{
+		{"GET", room + "/state/m.room.encryption/", "", 404, "M_NOT_FOUND"},
+		{"PUT", room + "/state/m.room.topic/", `{"topic":"x"}`, 403, "M_FORBIDDEN"},
+		{"PUT", room + "/state/m.room.encryption/", `{"algorithm":"rot13"}`, 400, "M_INVALID_PARAM"},
+		{"PUT", room + "/send/m.room.encrypted/e1", "not json", 400, "M_NOT_JSON"},
+		{"PUT", room + "/send/m.room.encrypted/e2", `{"algorithm":"m.megolm.v1.aes-sha2"}`, 400, "M_INVALID_PARAM"},
+		{"PUT", room + "/state/m.room.encryption/", `{"algorithm":"m.megolm.v1.aes-sha2"}`, 200, ""},
+		{"GET", room + "/state/m.room.encryption/", "", 200, ""},
+		{"PUT", room + "/send/m.room.message/p1", `{"msgtype":"m.text","body":"plain"}`, 403, "CT_E2EE_REQUIRED"},
+		{"PUT", room + "/send/m.room.encrypted/e3", `{"algorithm":"m.megolm.v1.aes-sha2","ciphertext":"` + strings.Repeat("A", 61<<10) + `"}`, 413, "M_TOO_LARGE"},
+		{"PUT", room + "/send/m.room.encrypted/e4", `{"algorithm":"m.megolm.v1.aes-sha2","ciphertext":"AwgA","session_id":"s"}`, 200, ""},
+	} {
+		st, code := do(c.method, c.path, c.body)
+		if st != c.status || code != c.code {
+			t.Errorf("%s %s %.80s: got %d %q, want %d %q", c.method, c.path, c.body, st, code, c.status, c.code)
+		}
 	}
 }
