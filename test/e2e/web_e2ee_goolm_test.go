@@ -1,0 +1,51 @@
+//go:build goolm
+
+package e2e
+
+import (
+	"testing"
+
+	"github.com/chromedp/chromedp"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/crypttalk/crypttalk/internal/testenv"
+)
+
+// TestWebE2EEWithGoClient: the web client and a mautrix-go (goolm) device
+// in one end-to-end conversation, both ways: the page's vodozemac and
+// mautrix's Olm/Megolm read each other through the server's key API, and
+// the server keeps no plaintext.
+func TestWebE2EEWithGoClient(t *testing.T) {
+	t.Parallel()
+	ctx := browser(t)
+	n := testenv.StartNode(t, testenv.NodeConfig{})
+	_, gu := newUser(t, n, "gomx")
+	g := newE2EEDevice(t, n, gu.Username)
+	const web = "@webmx:localhost"
+	const fromWeb, fromGo = "e2ee-marker-web-to-go-93b1", "e2ee-marker-go-to-web-c07e"
+
+	err := chromedp.Do(ctx, chromedp.Navigate(n.URL()+"/"), webRegister("webmx"),
+		waitJS(`document.documentElement.dataset.e2ee === 'ready'`),
+		chromedp.Click(chromedp.CSS("#devices-button")), chromedp.Click(chromedp.CSS("#e2ee-new")), chromedp.Click(chromedp.CSS("#devices-close")),
+		chromedp.SendKeys(chromedp.CSS("#search"), gu.Username), webOpen(gu.UserID),
+		waitJS(`document.getElementById('e2ee-badge').dataset.kind === 'e2ee'`),
+		chromedp.SendKeys(chromedp.CSS("#text"), fromWeb+"\r"),
+		waitJS(`[...document.querySelectorAll('#messages li.mine[data-decrypted] .text')].some(e => e.textContent === '`+fromWeb+`')`))
+	if err != nil {
+		t.Fatalf("the page writes: %v\n%s", err, n.Logs())
+	}
+	conv := evalJS[string](t, ctx, `document.querySelector('#messages li[data-decrypted]').message.conversation_id`)
+	room := id.RoomID(conv + ":localhost")
+	if _, err := g.cli.JoinRoomByID(ctxT(t), room); err != nil {
+		t.Fatal(err)
+	}
+	g.knowRoom(t, room, id.UserID(web), id.UserID(gu.UserID))
+	g.waitPlain(t, fromWeb)
+
+	g.sendEncrypted(t, room, fromGo, id.UserID(web), id.UserID(gu.UserID))
+	if err := chromedp.Do(ctx, waitJS(`[...document.querySelectorAll('#messages li.theirs[data-decrypted] .text')].some(e => e.textContent === '`+fromGo+`')`)); err != nil {
+		t.Fatalf("the page reads the Go device: %v (%s)", err, evalJS[string](t, ctx, `[...document.querySelectorAll('#messages li .text')].map(e => e.textContent + ' ' + e.title).join(' | ')`))
+	}
+	shot(t, ctx, "web-and-go")
+	noPlaintext(t, n, fromWeb, fromGo)
+}
