@@ -135,6 +135,11 @@ func TestWebE2EEDirectMessage(t *testing.T) {
 			t.Fatalf("%s: %v\n%s", s.name, err, n.Logs())
 		}
 	}
+	// A second machine for the same device (a duplicated tab has the same
+	// token) is refused while the first runs.
+	if got := evalJS[string](t, actx, `import('/e2ee.js').then(m => m.Crypto.start('`+ann+`', {})).then(() => 'started', e => e.message)`); got != "another tab runs this device" {
+		t.Errorf("a second machine on one device: %q", got)
+	}
 	// Ann chooses end-to-end for new conversations in her device list,
 	// which shows this browser's device and its signing key.
 	err := chromedp.Do(actx,

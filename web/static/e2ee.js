@@ -48,6 +48,9 @@ export class Crypto {
     const who = JSON.parse(await mx('GET', '/account/whoami'));
     if (who.user_id !== userId) throw new Error('whoami answered ' + who.user_id);
     const c = new Crypto(userId, who.device_id, hooks);
+    // A duplicated tab has the same token, so the same device: only one
+    // tab may run its machine (two on one store would fork its sessions).
+    if (navigator.locks && !(await c.lock())) throw new Error('another tab runs this device');
     // The store's passphrase: the library encrypts what it keeps in
     // IndexedDB with it. Kept in this origin's localStorage, so it guards
     // against a copied IndexedDB folder, not against script in the page.
@@ -88,6 +91,18 @@ export class Crypto {
   stop() {
     this.stopped = true;
     this.abort.abort();
+    if (this.unlock) this.unlock();
+  }
+
+  // lock holds the device's Web Lock until stop; false when another tab
+  // holds it.
+  lock() {
+    return new Promise((resolve) => {
+      navigator.locks.request(storeName(this.userId, this.deviceId), { ifAvailable: true }, (l) => {
+        resolve(!!l);
+        return l ? new Promise((release) => { this.unlock = release; }) : undefined;
+      });
+    });
   }
 
   // forget ends the device for good (logout deleted it on the server):
