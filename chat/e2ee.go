@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -261,7 +262,7 @@ func (s *Service) QueryKeys(ctx context.Context, p *Principal, users map[string]
 		}
 		out := map[string]json.RawMessage{}
 		for _, d := range all {
-			if len(devs) == 0 || contains(devs, d.DeviceID) {
+			if len(devs) == 0 || slices.Contains(devs, d.DeviceID) {
 				out[d.DeviceID] = withSignatures(d.Keys, d.DeviceID, sigs)
 			}
 		}
@@ -280,15 +281,6 @@ func (s *Service) QueryKeys(ctx context.Context, p *Principal, users map[string]
 		}
 	}
 	return res, nil
-}
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // crossKeyID is the public key of a cross-signing key object (its one
@@ -474,15 +466,21 @@ func (s *Service) peersOf(ctx context.Context, userID string) ([]string, error) 
 	if err != nil {
 		return nil, storeError(err)
 	}
+	return peersIn(convs, userID), nil
+}
+
+func peersIn(convs []*store.Conversation, userID string) []string {
+	seen := map[string]bool{}
 	var out []string
 	for _, c := range convs {
 		for _, m := range c.Members {
-			if m != userID && !contains(out, m) {
+			if m != userID && !seen[m] {
+				seen[m] = true
 				out = append(out, m)
 			}
 		}
 	}
-	return out, nil
+	return out
 }
 
 // deviceListChanged records that userID's devices or keys changed and
@@ -510,15 +508,21 @@ func (s *Service) deviceListChanged(ctx context.Context, userID string) {
 // and up to to; fresh says whether a change is after from itself (what
 // wakes a long-poll: the margin only repeats).
 func (s *Service) DeviceListChanges(ctx context.Context, p *Principal, from, to time.Time) (changed []string, fresh bool, err error) {
+	convs, err := s.store.ListConversations(ctx, p.User.UserID)
+	if err != nil {
+		return nil, false, storeError(err)
+	}
+	return s.DeviceListChangesIn(ctx, p, convs, from, to)
+}
+
+// DeviceListChangesIn is DeviceListChanges over the caller's conversations
+// the caller listed already (a /sync has them).
+func (s *Service) DeviceListChangesIn(ctx context.Context, p *Principal, convs []*store.Conversation, from, to time.Time) (changed []string, fresh bool, err error) {
 	k, err := s.e2ee()
 	if err != nil {
 		return nil, false, err
 	}
-	peers, err := s.peersOf(ctx, p.User.UserID)
-	if err != nil {
-		return nil, false, err
-	}
-	at, err := k.DeviceListChanges(ctx, append(peers, p.User.UserID))
+	at, err := k.DeviceListChanges(ctx, append(peersIn(convs, p.User.UserID), p.User.UserID))
 	if err != nil {
 		return nil, false, storeError(err)
 	}

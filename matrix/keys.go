@@ -225,7 +225,7 @@ func initialEncryption(initial []any) (string, bool) {
 // messages (acknowledging the batch since came back from), device list
 // changes since the token, and the device's key counts. It returns the
 // batch to put in the next token and whether anything is new.
-func (h *handler) syncE2EE(c *fiber.Ctx, p *chat.Principal, since *syncToken, resp fiber.Map) (int64, bool, error) {
+func (h *handler) syncE2EE(c *fiber.Ctx, p *chat.Principal, since *syncToken, convs []*store.Conversation, resp fiber.Map) (int64, bool, error) {
 	ctx := c.UserContext()
 	var acked int64
 	if since != nil {
@@ -241,7 +241,7 @@ func (h *handler) syncE2EE(c *fiber.Ctx, p *chat.Principal, since *syncToken, re
 	}
 	resp["to_device"] = fiber.Map{"events": evs}
 	if since != nil {
-		users, fresh, err := h.svc.DeviceListChanges(ctx, p, time.UnixMilli(since.at), time.Time{})
+		users, fresh, err := h.svc.DeviceListChangesIn(ctx, p, convs, time.UnixMilli(since.at), time.Time{})
 		if err != nil {
 			return acked, false, err
 		}

@@ -307,7 +307,7 @@ func (h *handler) build(c *fiber.Ctx, p *chat.Principal, since *syncToken, limit
 		changed = true
 		resp["account_data"] = fiber.Map{"events": []event{{"type": typeDirect, "content": json.RawMessage(direct)}}}
 	}
-	batch, fresh, err := h.syncE2EE(c, p, since, resp)
+	batch, fresh, err := h.syncE2EE(c, p, since, convs, resp)
 	if err != nil {
 		return nil, false, err
 	}
