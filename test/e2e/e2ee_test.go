@@ -188,7 +188,7 @@ func TestE2EEMautrixCrypto(t *testing.T) {
 	n := testenv.StartNode(t, testenv.NodeConfig{})
 	ctx := ctxT(t)
 	aliceREST, alice := newUser(t, n, "e2alice")
-	_, bob := newUser(t, n, "e2bob")
+	bobREST, bob := newUser(t, n, "e2bob")
 	const marker = "E2EE-PLAINTEXT-MARKER-51c2"
 
 	a1 := newE2EEDevice(t, n, alice.Username)
@@ -331,7 +331,10 @@ func TestE2EEMautrixCrypto(t *testing.T) {
 	if !exhausted {
 		t.Fatal("120 claims never reached the fallback key")
 	}
+	bobSocket := connect(t, bobREST, nil)
 	a2 := newE2EEDevice(t, n, alice.Username) // a new device needs new Olm sessions
+	waitEvent(t, bobSocket, "device-list-changed", func(d json.RawMessage) bool { return strings.Contains(string(d), alice.UserID) })
+	bobSocket.Close()
 	a2.knowRoom(t, room, aliceID, bobID)
 	a2.sync(t)
 	a2.sendEncrypted(t, room, marker+" four", aliceID, bobID)
