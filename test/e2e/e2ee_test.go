@@ -170,6 +170,32 @@ func testToDevice(resp *mautrix.RespSync) int {
 	return n
 }
 
+// openE2EERoom has from open an encrypted DM with to's user (to joins)
+// and gives every device its state and a first sync, which must show the
+// room as encrypted.
+func openE2EERoom(t *testing.T, from, to *e2eeDevice, all ...*e2eeDevice) id.RoomID {
+	t.Helper()
+	ctx := ctxT(t)
+	created, err := from.cli.CreateRoom(ctx, &mautrix.ReqCreateRoom{
+		Invite: []id.UserID{to.cli.UserID}, IsDirect: true, Preset: "trusted_private_chat",
+		InitialState: []*event.Event{{Type: event.StateEncryption, Content: event.Content{Parsed: &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	room := created.RoomID
+	if _, err := to.cli.JoinRoomByID(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range all {
+		d.knowRoom(t, room, from.cli.UserID, to.cli.UserID)
+		if !d.sync(t) {
+			t.Fatalf("%s: the room's first sync has no m.room.encryption", d.cli.DeviceID)
+		}
+	}
+	return room
+}
+
 func mxErrcode(err error) string {
 	var he mautrix.HTTPError
 	if errors.As(err, &he) && he.RespError != nil {
@@ -196,23 +222,7 @@ func TestE2EEMautrixCrypto(t *testing.T) {
 	b2 := newE2EEDevice(t, n, bob.Username)
 	aliceID, bobID := id.UserID(alice.UserID), id.UserID(bob.UserID)
 
-	created, err := a1.cli.CreateRoom(ctx, &mautrix.ReqCreateRoom{
-		Invite: []id.UserID{bobID}, IsDirect: true, Preset: "trusted_private_chat",
-		InitialState: []*event.Event{{Type: event.StateEncryption, Content: event.Content{Parsed: &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}}}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	room := created.RoomID
-	if _, err := b1.cli.JoinRoomByID(ctx, room); err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range []*e2eeDevice{a1, b1, b2} {
-		d.knowRoom(t, room, aliceID, bobID)
-		if !d.sync(t) {
-			t.Fatalf("%s: the room's first sync has no m.room.encryption", d.cli.DeviceID)
-		}
-	}
+	room := openE2EERoom(t, a1, b1, a1, b1, b2)
 
 	// Alice to both of Bob's devices, and Bob back to Alice (and his
 	// other device).
@@ -224,7 +234,7 @@ func TestE2EEMautrixCrypto(t *testing.T) {
 	b2.waitPlain(t, marker+" two")
 
 	// No plaintext into the E2EE room: Matrix and REST alike.
-	_, err = a1.cli.SendText(ctx, room, marker+" plain")
+	_, err := a1.cli.SendText(ctx, room, marker+" plain")
 	if code := mxErrcode(err); code != "CT_E2EE_REQUIRED" {
 		t.Fatalf("plaintext over Matrix: %v (errcode %q), want CT_E2EE_REQUIRED", err, code)
 	}
@@ -481,21 +491,7 @@ func TestE2EECluster(t *testing.T) {
 		seen[k] = true
 	}
 
-	created, err := a1.cli.CreateRoom(ctx, &mautrix.ReqCreateRoom{
-		Invite: []id.UserID{bobID}, IsDirect: true, Preset: "trusted_private_chat",
-		InitialState: []*event.Event{{Type: event.StateEncryption, Content: event.Content{Parsed: &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}}}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	room := created.RoomID
-	if _, err := b1.cli.JoinRoomByID(ctx, room); err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range []*e2eeDevice{a1, b1, b2} {
-		d.knowRoom(t, room, aliceID, bobID)
-		d.sync(t)
-	}
+	room := openE2EERoom(t, a1, b1, a1, b1, b2)
 	a1.sendEncrypted(t, room, "E2EE-CLUSTER n1 -> n2", aliceID, bobID)
 	b1.waitPlain(t, "E2EE-CLUSTER n1 -> n2")
 	b2.waitPlain(t, "E2EE-CLUSTER n1 -> n2")
