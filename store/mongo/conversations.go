@@ -198,7 +198,7 @@ func (s *Store) raise(ctx context.Context, id, userID string, seq int64, kind st
 
 // positionsKept bounds the position documents of one (conversation,
 // member, kind) between prunes.
-const positionsKept = 8
+const positionsKept = 4
 
 // withPositions fills ReadSeq and DeliveredSeq of conversations.
 func (s *Store) withPositions(ctx context.Context, convs []*store.Conversation) error {
@@ -217,7 +217,16 @@ func (s *Store) withPositions(ctx context.Context, convs []*store.Conversation) 
 		Kind string `bson:"kind"`
 		Seq  int64  `bson:"seq"`
 	}
-	if err := s.findAll(ctx, s.positions, bson.M{"conv": bson.M{"$in": ids}}, &docs); err != nil {
+	// One conversation (every send reads one) asks by equality: FerretDB
+	// pushes that down to PostgreSQL but decodes and filters every
+	// document of the collection itself for $in.
+	var filter bson.M
+	if len(ids) == 1 {
+		filter = bson.M{"conv": ids[0]}
+	} else {
+		filter = bson.M{"conv": bson.M{"$in": ids}}
+	}
+	if err := s.findAll(ctx, s.positions, filter, &docs); err != nil {
 		return err
 	}
 	for _, d := range docs {
