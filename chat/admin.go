@@ -435,34 +435,9 @@ func (s *Service) RotateDataKeys(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// allConversations walks every local user's conversations once each.
+// allConversations walks every conversation of this server once.
 func (s *Service) allConversations(ctx context.Context, each func(*store.Conversation) error) error {
-	seen := map[string]bool{}
-	q := store.UserQuery{Limit: 500}
-	for {
-		users, err := s.store.ListUsers(ctx, q)
-		if err != nil {
-			return storeError(err)
-		}
-		for _, u := range users {
-			q.After = u.Localpart
-			convs, err := s.store.ListConversations(ctx, u.UserID)
-			if err != nil {
-				return storeError(err)
-			}
-			for _, c := range convs {
-				if !seen[c.ID] {
-					seen[c.ID] = true
-					if err := each(c); err != nil {
-						return err
-					}
-				}
-			}
-		}
-		if len(users) < q.Limit {
-			return nil
-		}
-	}
+	return s.walkOwnedConversations(ctx, "", each, nil)
 }
 
 // PurgeOlderThan deletes every message (and the file it carries) created

@@ -20,21 +20,6 @@ func (l fakeLocker) TryLease(context.Context, string, time.Duration) (bool, erro
 	return l.held, l.err
 }
 
-// waitUntil polls cond for a few seconds.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(10 * time.Second)
-	for !cond() {
-		select {
-		case <-deadline:
-			t.Fatalf("timed out waiting for %s", what)
-		case <-tick.C:
-		}
-	}
-}
-
 // selfOf is the node that answered.
 func selfOf(ns []chat.NodeView) chat.NodeView {
 	for _, n := range ns {
@@ -97,30 +82,30 @@ func TestNodesRegistry(t *testing.T) {
 		}
 		return false
 	}
-	waitUntil(t, "the heartbeat", listed)
+	waitFor(t, listed)
 	stop()
 	<-done
 	if listed() {
 		t.Fatal("a stopped node is still listed")
 	}
 
-	purge := func(l pubsub.Locker, what string, cond func(chat.NodeView) bool) {
+	purge := func(l pubsub.Locker, cond func(chat.NodeView) bool) {
 		t.Helper()
 		pctx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { e.svc.RunPurge(pctx, l, 10*time.Millisecond); close(done) }()
-		waitUntil(t, what, func() bool {
+		waitFor(t, func() bool {
 			ns, _ := e.svc.Nodes(ctx, self)
 			return cond(selfOf(ns))
 		})
 		stop()
 		<-done
 	}
-	purge(fakeLocker{held: false}, "purge standby", func(me chat.NodeView) bool {
+	purge(fakeLocker{held: false}, func(me chat.NodeView) bool {
 		return me.Healthy && strings.HasPrefix(me.Checks["purge"], "ok: standby")
 	})
-	purge(fakeLocker{err: errors.New("redis: connection refused")}, "purge down", func(me chat.NodeView) bool {
+	purge(fakeLocker{err: errors.New("redis: connection refused")}, func(me chat.NodeView) bool {
 		return !me.Healthy && me.Checks["purge"] == "down: purge lease: redis: connection refused"
 	})
-	purge(fakeLocker{held: true}, "purge ok", func(me chat.NodeView) bool { return me.Healthy && me.Checks["purge"] == "ok" })
+	purge(fakeLocker{held: true}, func(me chat.NodeView) bool { return me.Healthy && me.Checks["purge"] == "ok" })
 }

@@ -116,6 +116,7 @@ func TestCtlClusterHealthStatsAndJobTakeover(t *testing.T) {
 		t.Fatalf("the job runs on %q, not a node of the registry %+v", running.Node, rep.Nodes)
 	}
 	victim.Kill()
+	killedAt := time.Now()
 
 	var after client.Job
 	if !testenv.Poll(90*time.Second, func() bool {
@@ -129,6 +130,7 @@ func TestCtlClusterHealthStatsAndJobTakeover(t *testing.T) {
 	if after.State != "done" || after.Runs != 2 || after.Node == victimID || after.Done != messages || after.Total != messages || after.Failed != 0 {
 		t.Fatalf("the job after the takeover: %+v", after)
 	}
+	tookOver := time.Since(killedAt)
 	for i := range clients {
 		clients[i] = client.WithBase(clients[i], survivor.URL())
 	}
@@ -143,6 +145,8 @@ func TestCtlClusterHealthStatsAndJobTakeover(t *testing.T) {
 	}) {
 		t.Fatalf("the killed node is not stale: %+v", rep.Nodes)
 	}
+	t.Logf("killed at %d/%d; the other node finished the job %s later; ctl health, asked after that, showed the dead one stale %s after the kill",
+		running.Done, running.Total, tookOver.Truncate(time.Millisecond), time.Since(killedAt).Truncate(time.Millisecond))
 	v := nodeAt(rep, victim.Addr)
 	if code != 1 || v.Healthy || len(v.Problems) == 0 || !strings.Contains(errOut, "unhealthy") || !nodeAt(rep, survivor.Addr).Healthy {
 		t.Fatalf("health with a dead node: exit %d %q %+v", code, errOut, rep.Nodes)

@@ -3,10 +3,7 @@ package main
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
-	"mime/multipart"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,32 +13,6 @@ import (
 	"github.com/crypttalk/crypttalk/client"
 	"github.com/crypttalk/crypttalk/internal/testenv"
 )
-
-// uploadUnannounced uploads a file with no recipient: no message
-// announces it.
-func uploadUnannounced(t *testing.T, n *testenv.Node, token string, data []byte) {
-	t.Helper()
-	var body bytes.Buffer
-	w := multipart.NewWriter(&body)
-	part, _ := w.CreateFormFile("file", "draft.pdf")
-	_, _ = part.Write(data)
-	_ = w.Close()
-	req, _ := http.NewRequest("POST", n.URL()+"/api/files/upload", &body)
-	req.Header.Set("Content-Type", w.FormDataContentType())
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var a struct {
-		FileID string `json:"file_id"`
-		Msg    any    `json:"msg"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil || resp.StatusCode != 200 || a.FileID == "" || a.Msg != nil {
-		t.Fatalf("unannounced upload: %d %v %+v", resp.StatusCode, err, a)
-	}
-}
 
 // TestCtlPurgeUploadsDryRunThenForReal: two unannounced uploads and a
 // blob left without a record (put in the blob dir while the node was
@@ -58,8 +29,8 @@ func TestCtlPurgeUploadsDryRunThenForReal(t *testing.T) {
 	_, _ = rand.Read(pdf)
 	copy(pdf, "%PDF-1.7\n")
 	kept := uploadFile(t, n, alice.Token, "@bob:localhost", pdf)
-	uploadUnannounced(t, n, alice.Token, pdf)
-	uploadUnannounced(t, n, alice.Token, pdf)
+	uploadFile(t, n, alice.Token, "", pdf)
+	uploadFile(t, n, alice.Token, "", pdf)
 
 	n.Stop()
 	orphan := filepath.Join(n.DataDir, "blobs", "orphan-blob-1")
