@@ -231,9 +231,25 @@ func TestWebE2EEDirectMessage(t *testing.T) {
 		}
 	}
 	shot(t, bctx, "ben-verified")
-	if err := chromedp.Do(actx, chromedp.Click(chromedp.CSS("#verify-close"))); err != nil {
-		t.Fatal(err)
+	if err := chromedp.Do(actx, chromedp.Click(chromedp.CSS("#verify-close")), waitJS(`document.getElementById('e2ee-badge').dataset.trust === 'verified' && document.getElementById('e2ee-badge').textContent.includes('verified')`)); err != nil {
+		t.Fatalf("ann's badge after verifying: %v", err)
 	}
+	// Ben logs in on a new device (its keys uploaded): Ann, who verified
+	// his other one, is warned about it.
+	cctx, cancelC := chromedp.NewContext(actx, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancelC)
+	err = chromedp.Do(cctx, chromedp.Navigate(n.URL()+"/"), chromedp.WaitVisible(chromedp.CSS("#login-form")),
+		chromedp.SendKeys(chromedp.CSS("#login-username"), "eben"),
+		chromedp.SendKeys(chromedp.CSS("#login-password"), "correct horse battery\r"),
+		chromedp.WaitVisible(chromedp.CSS("#chat")), cryptoReady)
+	if err != nil {
+		t.Fatalf("ben's second device: %v", err)
+	}
+	newDevice := evalJS[string](t, cctx, `fetch('/_matrix/client/v3/account/whoami', {headers: {Authorization: 'Bearer ' + sessionStorage.getItem('ct_token')}}).then(r => r.json()).then(j => j.device_id)`)
+	if err := chromedp.Do(actx, waitJS(`document.getElementById('e2ee-badge').dataset.trust === 'warning' && document.getElementById('e2ee-badge').textContent.includes('new device') && document.getElementById('e2ee-warning').textContent.includes('`+newDevice+`')`)); err != nil {
+		t.Fatalf("no warning about Ben's new device %s: %v", newDevice, err)
+	}
+	shot(t, actx, "ann-warned")
 	noPlaintext(t, n, fromAnn, fromBen)
 }
 

@@ -29,7 +29,7 @@ export function startCrypto(me, onKeys) {
   failed = '';
   root.dataset.e2ee = 'starting';
   const p = import('./e2ee.js')
-    .then((m) => m.Crypto.start(me.user_id, { onKeys, onVerification: incoming }))
+    .then((m) => m.Crypto.start(me.user_id, { onKeys, onVerification: incoming, onDevices: () => refreshTrust() }))
     .then((c) => {
       // A logout while it started: stopCrypto has it from the promise.
       if (ready === p) { cur = c; root.dataset.e2ee = 'ready'; }
@@ -105,15 +105,52 @@ export async function decide(me, peer, convId) {
 export function badge(kind) {
   $('verify-button').hidden = kind !== 'e2ee' || !cur;
   const b = $('e2ee-badge');
+  if (b.dataset.kind === (kind || '') && !b.hidden === !!kind) return; // every shown message says it again
   b.hidden = !kind;
   b.dataset.kind = kind || '';
+  trustShown(null, null);
   if (kind === 'e2ee') {
     b.textContent = '🔒 end-to-end';
     b.title = 'End-to-end encrypted: only the devices of the two of you can read it, not the server.';
+    refreshTrust();
   } else if (kind === 'server') {
     b.textContent = 'encrypted on server';
     b.title = 'Encrypted at rest on the server: the server can read it.';
   }
+}
+
+// refreshTrust shows whether the open end-to-end conversation's peer
+// has devices verified here, and warns when a device appeared next to a
+// verified one (the server, or someone with the password, may have added
+// it).
+let getPeer = () => null;
+async function refreshTrust() {
+  const peer = getPeer();
+  if (!peer || !cur || $('e2ee-badge').dataset.kind !== 'e2ee') return;
+  try {
+    const t = await cur.trust(peer.user_id);
+    if (getPeer() === peer) trustShown(peer, t);
+  } catch (e) {
+    console.warn('e2ee: devices of', peer.user_id, e);
+  }
+}
+
+function trustShown(peer, t) {
+  const b = $('e2ee-badge');
+  const w = $('e2ee-warning');
+  b.dataset.trust = '';
+  w.hidden = true;
+  if (!peer || !t || !t.verified) return;
+  if (!t.unverified.length) {
+    b.dataset.trust = 'verified';
+    b.textContent = '🔒 end-to-end · verified';
+    return;
+  }
+  b.dataset.trust = 'warning';
+  b.textContent = '🔒 end-to-end · ⚠ new device';
+  w.textContent = '⚠ ' + peer.username + ' has a device you have not verified (' + t.unverified.join(', ') +
+    '), next to one you verified. Messages go to it too: verify it, or ask ' + peer.username + ' whether it is theirs.';
+  w.hidden = false;
 }
 
 // sendText encrypts and stores one outbox entry; convId is null for a
@@ -212,7 +249,8 @@ async function listDevices() {
 
 let flow = null; // {req, sas, busy}
 
-export function initVerify(getPeer) {
+export function initVerify(peerOf) {
+  getPeer = peerOf;
   $('verify-button').addEventListener('click', async () => {
     const peer = getPeer();
     if (!peer || !cur) return;
@@ -300,6 +338,7 @@ async function advance(req) {
   if (req.isDone()) {
     for (const id of ['verify-accept', 'verify-match', 'verify-mismatch']) $(id).hidden = true;
     setVerify('✓ Verified: ' + req.otherUserId.toString() + "'s device " + (req.otherDeviceId ? req.otherDeviceId.toString() : '') + ' is the one you compared.', 'done');
+    refreshTrust();
     return;
   }
   if (req.isReady() && req.weStarted() && !flow.sas) {

@@ -178,6 +178,7 @@ export class Crypto {
       new sdk.DeviceLists(userIds(lists.changed || []), userIds(lists.left || [])), counts, fallback);
     await this.flush();
     if (toDevice.length && this.hooks.onKeys) this.hooks.onKeys();
+    if ((lists.changed || []).length && this.hooks.onDevices) this.hooks.onDevices(lists.changed);
     for (const p of processed || []) {
       if (!p.rawEvent) continue;
       const ev = JSON.parse(p.rawEvent);
@@ -219,9 +220,14 @@ export class Crypto {
     return r[0];
   }
 
-  async deviceVerified(userId, deviceId) {
-    const d = await this.machine.getDevice(new sdk.UserId(userId), new sdk.DeviceId(deviceId));
-    return !!d && d.isVerified();
+  // trust says how far peer's devices (those with keys) are verified:
+  // how many are, and the ids of those that are not.
+  async trust(peer) {
+    await this.machine.updateTrackedUsers(userIds([peer]));
+    await this.flush();
+    const devices = (await this.machine.getUserDevices(new sdk.UserId(peer), 5)).devices();
+    const unverified = devices.filter((d) => !d.isVerified()).map((d) => d.deviceId.toString());
+    return { verified: devices.length - unverified.length, unverified };
   }
 
   // peerHasKeys reports whether userId has a device with uploaded keys
