@@ -270,17 +270,7 @@ func (s *MongoServer) startProcess() {
 	}
 }
 
-func (s *MongoServer) running() bool {
-	if s.exited == nil {
-		return false
-	}
-	select {
-	case <-s.exited:
-		return false
-	default:
-		return true
-	}
-}
+func (s *MongoServer) running() bool { return alive(s.exited) }
 
 // Stop shuts the server down: clients get connection errors until Start.
 func (s *MongoServer) Stop() {

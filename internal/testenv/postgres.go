@@ -162,12 +162,16 @@ func (s *PostgresServer) start() bool {
 	return false
 }
 
-func (s *PostgresServer) running() bool {
-	if s.exited == nil {
+func (s *PostgresServer) running() bool { return alive(s.exited) }
+
+// alive reports whether a process whose Wait closes exited (nil: never
+// started) is still running.
+func alive(exited chan struct{}) bool {
+	if exited == nil {
 		return false
 	}
 	select {
-	case <-s.exited:
+	case <-exited:
 		return false
 	default:
 		return true
