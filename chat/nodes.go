@@ -18,6 +18,12 @@ import (
 // registry; readers call it stale after three missed beats.
 const HeartbeatInterval = 2 * time.Second
 
+// purgeStalled: the purge worker ticks every second and records each
+// pass's end; this long without one, it is stuck (a store call that never
+// returns, say). Long, because a pass that works through a backlog of
+// expired messages legitimately takes minutes.
+const purgeStalled = 5 * time.Minute
+
 // nodeID names this process in job records and the node registry: the
 // host name (a pod's name under Kubernetes) and the pid, unique among live
 // nodes.
@@ -60,17 +66,15 @@ func (w *workState) setJobsError(msg string) {
 
 // checks renders the workers' states: "ok" or "ok: ..." when healthy,
 // anything else names the trouble (see Healthy).
-func (w *workState) checks(now time.Time, interval time.Duration) map[string]string {
+func (w *workState) checks(now time.Time) map[string]string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	out := map[string]string{}
 	switch {
 	case w.purge == "":
 		out["purge"] = "ok: starting"
-	case now.Sub(w.purgeAt) > 10*interval+10*time.Second:
-		// The worker ticks every second; silence this long means it is
-		// stuck (a store call that never returns, say).
-		out["purge"] = fmt.Sprintf("stalled: no pass for %s", now.Sub(w.purgeAt).Truncate(time.Second))
+	case now.Sub(w.purgeAt) > purgeStalled:
+		out["purge"] = fmt.Sprintf("stalled: no pass ended for %s", now.Sub(w.purgeAt).Truncate(time.Second))
 	default:
 		out["purge"] = w.purge
 	}
@@ -126,7 +130,7 @@ func (s *Service) nodeStatus(ctx context.Context, self NodeSelf, interval time.D
 	now := s.now().UTC()
 	st := pubsub.NodeStatus{
 		ID: NodeID(), Address: self.Address, AdminAddress: self.AdminAddress, Version: self.Version,
-		Started: self.Started.UTC(), Seen: now, IntervalMS: interval.Milliseconds(), Checks: s.work.checks(now, time.Second),
+		Started: self.Started.UTC(), Seen: now, IntervalMS: interval.Milliseconds(), Checks: s.work.checks(now),
 	}
 	if self.Connections != nil {
 		st.Connections = self.Connections()
