@@ -24,6 +24,7 @@ func (h *handler) mountKeys(v3 fiber.Router) {
 	v3.Put("/sendToDevice/:type/:txn", h.auth(h.sendToDevice))
 	v3.Put("/rooms/:room/state/:type/:stateKey?", h.auth(h.putState))
 	v3.Get("/rooms/:room/state/:type/:stateKey?", h.auth(h.getState))
+	v3.Get("/rooms/:room/members", h.auth(h.members))
 }
 
 const typeEncryption = "m.room.encryption"
@@ -282,4 +283,25 @@ func (h *handler) sendEncrypted(c *fiber.Ctx, p *chat.Principal, txn string) err
 		return err
 	}
 	return c.JSON(fiber.Map{"event_id": "$" + v.ID})
+}
+
+// members lists the room's member events: E2EE clients (matrix-js-sdk's
+// RoomEncryptor) load them to know whose devices get the room key.
+func (h *handler) members(c *fiber.Ctx, p *chat.Principal) error {
+	conv, room, err := h.roomFor(c, p)
+	if err != nil {
+		return err
+	}
+	inv, err := h.loadInvites(c, p.User.UserID)
+	if err != nil {
+		return err
+	}
+	chunk := []event{}
+	for _, e := range h.stateEvents(conv, p.User.UserID, inv) {
+		if e["type"] == "m.room.member" {
+			e["room_id"] = room
+			chunk = append(chunk, e)
+		}
+	}
+	return c.JSON(fiber.Map{"chunk": chunk})
 }

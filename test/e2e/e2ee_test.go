@@ -244,6 +244,10 @@ func TestE2EEMautrixCrypto(t *testing.T) {
 	_, err = conn.SendMsg(ctx, bob.UserID, marker+" plain", "")
 	apiErr(t, err, 403, "CT_E2EE_REQUIRED")
 	conn.Close()
+	members, err := a1.cli.Members(ctx, room)
+	if err != nil || len(members.Chunk) != 2 {
+		t.Fatalf("members: %+v %v", members, err)
+	}
 	// The flag is one way: state can only be m.room.encryption.
 	if _, err := a1.cli.SendStateEvent(ctx, room, event.StateTopic, "", map[string]any{"topic": "x"}); mxErrcode(err) != "M_FORBIDDEN" {
 		t.Fatalf("other state: %v", err)
@@ -598,6 +602,7 @@ func TestE2EERawRequests(t *testing.T) {
 		{"PUT", room + "/send/m.room.encrypted/e2", `{"algorithm":"m.megolm.v1.aes-sha2"}`, 400, "M_INVALID_PARAM"},
 		{"PUT", room + "/state/m.room.encryption/", `{"algorithm":"m.megolm.v1.aes-sha2"}`, 200, ""},
 		{"GET", room + "/state/m.room.encryption/", "", 200, ""},
+		{"GET", room + "/members", "", 200, ""},
 		{"PUT", room + "/send/m.room.message/p1", `{"msgtype":"m.text","body":"plain"}`, 403, "CT_E2EE_REQUIRED"},
 		{"PUT", room + "/send/m.room.encrypted/e3", `{"algorithm":"m.megolm.v1.aes-sha2","ciphertext":"` + strings.Repeat("A", 61<<10) + `"}`, 413, "M_TOO_LARGE"},
 		{"PUT", room + "/send/m.room.encrypted/e4", `{"algorithm":"m.megolm.v1.aes-sha2","ciphertext":"AwgA","session_id":"s"}`, 200, ""},
