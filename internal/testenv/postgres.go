@@ -137,6 +137,13 @@ func (s *PostgresServer) start() bool {
 		"-c", "listen_addresses=127.0.0.1",
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
 		"-c", "max_connections=200")
+	// A test binary that dies without its cleanups (a -timeout panic,
+	// kill -9) takes the server with it: SIGQUIT is PostgreSQL's immediate
+	// shutdown, which ends its backends too.
+	if s.cmd.SysProcAttr == nil {
+		s.cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	s.cmd.SysProcAttr.Pdeathsig = syscall.SIGQUIT
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("start postgres: %v", err)
