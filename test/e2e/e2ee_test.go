@@ -613,3 +613,55 @@ func TestE2EERawRequests(t *testing.T) {
 		}
 	}
 }
+
+// TestE2EECrossSigning: both users publish cross-signing keys (first
+// upload, no re-authentication), Alice signs her device with her
+// self-signing key, Bob signs Alice's master key with his user-signing
+// key; the signatures the server merges into /keys/query make Bob's
+// mautrix-go trust Alice's device as cross-signed and verified.
+func TestE2EECrossSigning(t *testing.T) {
+	t.Parallel()
+	n := testenv.StartNode(t, testenv.NodeConfig{})
+	ctx := ctxT(t)
+	_, alice := newUser(t, n, "e2xa")
+	_, bob := newUser(t, n, "e2xb")
+	aliceID := id.UserID(alice.UserID)
+	a1 := newE2EEDevice(t, n, alice.Username)
+	b1 := newE2EEDevice(t, n, bob.Username)
+	for _, d := range []*e2eeDevice{a1, b1} {
+		keys, err := d.mach.GenerateCrossSigningKeys()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.mach.PublishCrossSigningKeys(ctx, keys, nil); err != nil {
+			t.Fatalf("%s publishes cross-signing keys: %v", d.cli.UserID, err)
+		}
+	}
+	own, err := a1.mach.GetOrFetchDevice(ctx, aliceID, a1.cli.DeviceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a1.mach.SignOwnDevice(ctx, own); err != nil {
+		t.Fatalf("alice signs her device: %v", err)
+	}
+	if _, err := b1.mach.FetchKeys(ctx, []id.UserID{aliceID}, true); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := b1.mach.GetCrossSigningPublicKeys(ctx, aliceID)
+	if err != nil || pub == nil || pub.MasterKey == "" {
+		t.Fatalf("alice's cross-signing keys as bob sees them: %+v %v", pub, err)
+	}
+	if err := b1.mach.SignUser(ctx, aliceID, pub.MasterKey); err != nil {
+		t.Fatalf("bob signs alice's master key: %v", err)
+	}
+	if _, err := b1.mach.FetchKeys(ctx, []id.UserID{aliceID}, true); err != nil {
+		t.Fatal(err)
+	}
+	dev, err := b1.mach.GetOrFetchDevice(ctx, aliceID, a1.cli.DeviceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if trust, err := b1.mach.ResolveTrustContext(ctx, dev); err != nil || trust != id.TrustStateCrossSignedVerified {
+		t.Fatalf("bob's trust in alice's device: %v %v, want cross-signed verified", trust, err)
+	}
+}
