@@ -211,9 +211,17 @@ func (s *Service) runRewrap(ctx context.Context, j *store.Job, lease func() bool
 	if err != nil {
 		return err
 	}
-	// Keys that failed before are among those left and are tried again.
+	// No key is wrapped by the empty version: this counts them all.
+	all, err := s.countNotWrappedBy(ctx, "")
+	if err != nil {
+		return err
+	}
+	// Done is what the store says is under the active version, not a
+	// count carried over: a run killed mid-batch re-wrapped keys it never
+	// counted. Keys that failed before are among those left and are tried
+	// again.
 	j.Failed = 0
-	j.Total = j.Done + left
+	j.Done, j.Total = all-left, all
 	j.Result = "active " + active
 	if !s.saveJob(ctx, j) {
 		return errJobStopped
@@ -225,7 +233,7 @@ func (s *Service) runRewrap(ctx context.Context, j *store.Job, lease func() bool
 			return storeError(err)
 		}
 		if len(keys) == 0 {
-			j.Result = fmt.Sprintf("active %s, rewrapped %d, failed %d", active, j.Done, j.Failed)
+			j.Result = fmt.Sprintf("active %s, %d of %d data keys under it, failed %d", active, j.Done, j.Total, j.Failed)
 			return nil
 		}
 		for _, k := range keys {
