@@ -223,6 +223,19 @@ func TestResyncRunsThroughAPool(t *testing.T) {
 		f.session(t, "alice", nil)
 		f.session(t, "bob", nil)
 	}
+	// ready goes out before the catch-up reads positions: let those end
+	// before the gate counts.
+	testenv.Poll(10*time.Second, func() bool {
+		for _, s := range f.gw.hub.all() {
+			s.mu.Lock()
+			busy := s.replaying
+			s.mu.Unlock()
+			if busy {
+				return false
+			}
+		}
+		return true
+	})
 	gs.gated.Store(true)
 	f.gw.Resync()
 	for released := 0; released < sessions; released++ {

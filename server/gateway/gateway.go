@@ -32,6 +32,15 @@ type Options struct {
 	PendingMax int
 	Openers    int
 	Resyncers  int
+
+	// GapWait is how long a session holds live events behind a seq the
+	// store does not show yet before it passes over it (zero: 10s). A
+	// MongoDB seq is taken before its message is written, and a write can
+	// land seconds later (a slow or frozen database, a node killed with
+	// the insert on the wire); a client shown the next seq meanwhile would
+	// resume past it and never get it. Keep it above the store's op
+	// timeout.
+	GapWait time.Duration
 }
 
 // Metrics receives the gateway's measurements.
@@ -103,6 +112,9 @@ func New(svc *chat.Service, opts Options) *Gateway {
 	}
 	if opts.Resyncers <= 0 {
 		opts.Resyncers = 4
+	}
+	if opts.GapWait <= 0 {
+		opts.GapWait = 10 * time.Second
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &Gateway{svc: svc, opts: opts, log: opts.Logger, ctx: ctx, cancel: cancel}

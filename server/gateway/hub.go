@@ -251,6 +251,9 @@ func (h *hub) dispatch(e *userEntry, payload []byte) {
 			return
 		}
 		d = &delivery{event: o.Event, conv: o.ConversationID, seq: o.Seq, frame: encode(o.Event, o.Data, nil)}
+		if o.Message != nil {
+			d.at = o.Message.CreatedAt
+		}
 		if m := o.Message; m != nil && m.Recipient == e.uid {
 			msg = func() {
 				h.g.opts.Metrics.Delivered(time.Since(m.CreatedAt))

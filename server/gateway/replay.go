@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"slices"
 	"time"
@@ -18,10 +19,15 @@ import (
 // senders in one conversation publish in either order after their
 // commits), so a live event that skips ahead of the session's watermark
 // is held and the gap is filled from the store first, through the resync
-// pool. A seq missing from the store too (a failed write, or a backend
-// that makes the seq visible before the message) is then passed over, and
-// remembered as a hole: a later replay sends it if it turned up (its
-// publish may have been lost with the bus), and nothing else below the
+// pool. A seq missing from the store may still come: MongoDB takes the
+// seq before the message is written, and the write can land seconds later
+// (a slow or frozen database, a node killed with the insert on the wire).
+// So while the message after the gap is younger than Options.GapWait, the
+// session waits for it, live events and replays alike, filling again with
+// backoff; a client shown the next seq meanwhile would resume past it and
+// never get it. After GapWait the seq is passed over (a failed write, or
+// a message deleted or expired since) and remembered as a hole: a later
+// replay sends it if it turned up after all, and nothing else below the
 // watermark, which was all shown.
 //
 // While a replay runs (at connect, on a gap, after a bus outage) live
@@ -131,7 +137,8 @@ type resyncState struct {
 	queued  bool            // the session waits in the resync queue
 	full    bool            // every conversation (bus outage, overflow)
 	convs   map[string]bool // conversations with a gap to fill
-	refills int             // fills in a row that left a gap (see release)
+	refills int             // fills in a row that stopped at a young gap
+	retry   bool            // the last replay stopped at a young gap: replay again after a pause
 }
 
 func (r *resyncState) wanted() bool { return r.full || len(r.convs) > 0 }
@@ -219,6 +226,31 @@ func (s *Session) wantLocked(conv string) {
 	}
 }
 
+// errGap stops a replay at a gap that is still young (see GapWait).
+var errGap = errors.New("gateway: a young gap in the seqs")
+
+// youngGap reports whether a seq missing before a message created at may
+// still be written. Non-message events (zero at) have no gap.
+func (s *Session) youngGap(at time.Time) bool {
+	return !at.IsZero() && time.Since(at) < s.g.opts.GapWait
+}
+
+// stopped notes that a replay of want stopped at a young gap: all of want
+// is asked for again, after a pause (replays restart at the watermarks,
+// so what went out is not sent twice).
+func (s *Session) stopped(want resyncState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rs.full = s.rs.full || want.full
+	for conv := range want.convs {
+		if s.rs.convs == nil {
+			s.rs.convs = make(map[string]bool)
+		}
+		s.rs.convs[conv] = true
+	}
+	s.rs.retry = true
+}
+
 // catchUp replays what the client missed after its since positions, then
 // releases the live events that arrived meanwhile.
 func (s *Session) catchUp(ctx context.Context, since map[string]int64) error {
@@ -231,12 +263,16 @@ func (s *Session) catchUp(ctx context.Context, since map[string]int64) error {
 	s.baseline, s.since = base, since
 	s.mu.Unlock()
 	done := resyncState{convs: make(map[string]bool, len(since))}
+	for conv := range since {
+		done.convs[conv] = true
+	}
 	if len(since) > 0 {
-		if err := s.g.svc.Replay(ctx, s.p, since, s.replayed); err != nil {
+		err := s.g.svc.Replay(ctx, s.p, since, s.replayed)
+		if errors.Is(err, errGap) {
+			s.stopped(done)
+			done = resyncState{}
+		} else if err != nil {
 			return err
-		}
-		for conv := range since {
-			done.convs[conv] = true
 		}
 	}
 	s.release(done)
@@ -259,6 +295,11 @@ func (s *Session) runResync() {
 	from, err := s.resyncFrom(ctx, want)
 	if err == nil {
 		err = s.g.svc.Replay(ctx, s.p, from, s.replayed)
+	}
+	if errors.Is(err, errGap) {
+		s.stopped(want)
+		s.release(resyncState{})
+		return
 	}
 	if err != nil {
 		if s.ctx.Err() == nil {
@@ -313,6 +354,9 @@ func (s *Session) replayed(v *chat.MessageView) error {
 	conv, mark := v.ConversationID, s.mark(v.ConversationID)
 	isNew := false
 	switch {
+	case v.Seq > mark+1 && s.youngGap(v.CreatedAt):
+		s.mu.Unlock()
+		return errGap
 	case v.Seq <= mark:
 		// Below the watermark only a hole is new: the rest was shown.
 		isNew = s.holes.take(conv, v.Seq) && s.seen.add(conv, v.Seq)
@@ -339,11 +383,12 @@ func (s *Session) replayed(v *chat.MessageView) error {
 	return nil
 }
 
-// maxRefills is how many fills in a row may leave a gap before it is
-// taken for a hole: a seq committed while the fill read may need one more
-// read, a seq the store will never show (a failed write, a message that
-// expired meanwhile) must not hold the socket for ever.
-const maxRefills = 2
+// refillDelay is the pause before the next fill of a young gap: short at
+// first (a write in flight lands in milliseconds), then doubling, so a gap
+// held for GapWait costs a few dozen store reads.
+func refillDelay(refills int) time.Duration {
+	return min(10*time.Millisecond<<min(refills, 7), time.Second)
+}
 
 // release ends a replay that covered done: held live events go out in
 // arrival order, minus duplicates, unless more replay is due (requested
@@ -353,6 +398,12 @@ func (s *Session) release(done resyncState) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rs.running = false
+	var delay time.Duration
+	if s.rs.retry {
+		s.rs.retry = false
+		s.rs.refills++
+		delay = refillDelay(s.rs.refills)
+	}
 	if s.overflow {
 		s.overflow = false
 		s.rs.full = true
@@ -363,9 +414,11 @@ func (s *Session) release(done resyncState) {
 				if s.shown(d.conv, d.seq) {
 					continue
 				}
-				if d.seq > s.mark(d.conv)+1 && (!done.covers(d.conv) || s.rs.refills < maxRefills) {
+				if d.seq > s.mark(d.conv)+1 && (!done.covers(d.conv) || s.youngGap(d.at)) {
 					if done.covers(d.conv) {
+						// The fill did not close the gap: look again later.
 						s.rs.refills++
+						delay = refillDelay(s.rs.refills)
 					}
 					s.pending = slices.Delete(s.pending, 0, i)
 					s.rs.convs = map[string]bool{d.conv: true}
@@ -383,5 +436,13 @@ func (s *Session) release(done resyncState) {
 		}
 	}
 	s.rs.queued = true
-	s.g.resyncs.push(s)
+	if delay == 0 {
+		s.g.resyncs.push(s)
+		return
+	}
+	time.AfterFunc(delay, func() {
+		if !s.isDone() {
+			s.g.resyncs.push(s) // refused once the gateway closed
+		}
+	})
 }

@@ -53,6 +53,7 @@ type delivery struct {
 	event string
 	conv  string
 	seq   int64
+	at    time.Time // a message's creation time: how young a gap before it is
 	frame []byte
 }
 
