@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,6 +72,25 @@ func TestCtlPurgeUploadsDryRunThenForReal(t *testing.T) {
 		if code, _ := c.code(srv, adminToken, "purge", "uploads", "--older-than", bad, "--dry-run"); code != 2 {
 			t.Errorf("--older-than %s: exit %d, want 2", bad, code)
 		}
+	}
+
+	// The API refuses bad ages itself (400, never a 500).
+	for _, q := range []string{"seconds=abc", "seconds=-5", "seconds=99999999999", "dry_run=maybe"} {
+		req, _ := http.NewRequest("POST", srv+"/_admin/v1/purge/uploads?"+q, nil)
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct{ Errcode string }
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || e.Errcode != "CT_INVALID" {
+			t.Errorf("POST purge/uploads?%s: %d %s", q, resp.StatusCode, e.Errcode)
+		}
+	}
+	if _, err := os.Stat(orphan); err != nil {
+		t.Fatal("a refused request removed the orphan blob")
 	}
 
 	c.jsonOut(srv, adminToken, &r, "purge", "uploads", "--older-than", "1s", "--yes")
