@@ -344,6 +344,11 @@ func (s *Service) ClaimKeys(ctx context.Context, p *Principal, want map[string]m
 	if n > maxClaims {
 		return nil, nil, TooLarge("too many keys in one claim")
 	}
+	// Each claim uses up a key of someone else's device: a claim request
+	// counts like a message, so nobody drains everyone's keys at once.
+	if err := s.allow(ctx, "claim:user:"+p.User.ID, s.opts.SendPerUser, s.opts.SendWindow); err != nil {
+		return nil, nil, err
+	}
 	out := map[string]map[string]map[string]json.RawMessage{}
 	failures := map[string]any{}
 	for user, devs := range want {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/crypttalk/crypttalk/chat"
+	"github.com/crypttalk/crypttalk/pubsub/local"
 	"github.com/crypttalk/crypttalk/store"
 )
 
@@ -174,5 +175,29 @@ func TestE2EEDeviceWithoutKeysIsNoListChange(t *testing.T) {
 	changed, _, err := e.svc.DeviceListChanges(ctx, a, e.clk.Now().Add(-time.Hour), time.Time{})
 	if err != nil || len(changed) != 0 {
 		t.Fatalf("a device that never had keys changed the lists: %v %v", changed, err)
+	}
+}
+
+// TestE2EEClaimRateLimit: claim requests count against the send limit in
+// their own bucket, so messages are not what runs it out.
+func TestE2EEClaimRateLimit(t *testing.T) {
+	t.Parallel()
+	opts := chat.Options{ServerName: "x", BcryptCost: 4, SendPerUser: 3, SendWindow: time.Hour}
+	e := newEnvWith(t, opts, local.NewLimiter(nil))
+	ctx := context.Background()
+	a, b := e.users["alice"], e.users["bob"]
+	e.send(t, "bob", "alice", "a message does not use up claims")
+	want := map[string]map[string]string{a.User.UserID: {a.DeviceID: "signed_curve25519"}}
+	for range 3 {
+		if _, _, err := e.svc.ClaimKeys(ctx, b, want); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _, err := e.svc.ClaimKeys(ctx, b, want)
+	if e := chat.AsError(err); e.Status != 429 || e.RetryAfter <= 0 {
+		t.Fatalf("fourth claim: %v, want 429", err)
+	}
+	if _, _, err := e.svc.ClaimKeys(ctx, a, want); err != nil {
+		t.Fatalf("another user's claim: %v", err)
 	}
 }
