@@ -13,6 +13,7 @@ import (
 
 	"github.com/crypttalk/crypttalk/chat"
 	"github.com/crypttalk/crypttalk/pubsub/local"
+	"github.com/crypttalk/crypttalk/server/gateway"
 	"github.com/crypttalk/crypttalk/store/bolt"
 	"github.com/crypttalk/crypttalk/vault"
 )
@@ -26,7 +27,7 @@ func startServer(tb testing.TB) (string, *chat.Service) {
 }
 
 // startServerWith is startServer that also returns the Server.
-func startServerWith(tb testing.TB) (string, *chat.Service, *Server) {
+func startServerWith(tb testing.TB, tune ...func(*Options)) (string, *chat.Service, *Server) {
 	tb.Helper()
 	dir := tb.TempDir()
 	st, err := bolt.Open(filepath.Join(dir, "db"), bolt.Options{})
@@ -42,7 +43,11 @@ func startServerWith(tb testing.TB) (string, *chat.Service, *Server) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv, err := New(svc, Options{Logger: log})
+	opts := Options{Logger: log}
+	for _, f := range tune {
+		f(&opts)
+	}
+	srv, err := New(svc, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -95,10 +100,22 @@ func waitFor(tb testing.TB, c *websocket.Conn, event string) {
 // BenchmarkMessageWSToWS is one message's whole path: a WebSocket send-msg,
 // durable store, fan-out, and msg-recieve on the recipient's socket.
 func BenchmarkMessageWSToWS(b *testing.B) {
-	addr, svc := startServer(b)
+	// The default frame budget (20/s, bursts of 100) would close the
+	// sender's socket (4003) once the loop outruns it.
+	addr, svc, _ := startServerWith(b, func(o *Options) { o.WSLimits = gateway.Limits{FrameRate: 1e6, FrameBurst: 1e6} })
 	sender, _ := dialAs(b, addr, svc, "alice")
 	recv, bob := dialAs(b, addr, svc, "bob")
 	frame, _ := json.Marshal(map[string]any{"event": "send-msg", "data": map[string]any{"to": bob, "msg": "benchmark message of a typical length, about eighty bytes long."}})
+	// The sender's socket gets its echoes and receipts: read them, or the
+	// server cuts it as a slow consumer once the socket buffers fill and
+	// the loop waits for ever for a message that was never sent.
+	go func() {
+		for {
+			if _, _, err := sender.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := sender.WriteMessage(websocket.TextMessage, frame); err != nil {
