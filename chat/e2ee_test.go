@@ -1,6 +1,7 @@
 package chat_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -161,6 +162,17 @@ func TestE2EEConversationRefusesPlaintext(t *testing.T) {
 	if err != nil || !conv.E2EE {
 		t.Fatalf("flag not kept: %+v %v", conv, err)
 	}
+	// Files and voice messages are plaintext to the server: refused too.
+	pf, err := e.svc.ReceiveFile(ctx, a, "voice", "n.wav", bytes.NewReader(wavBytes(100)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.svc.CompleteUpload(ctx, a, pf, chat.UploadFields{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.svc.AnnounceFile(ctx, a, b.User.UserID, res.FileID)
+	wantErrcode(t, err, chat.CodeE2EERequired, "a voice message into an E2EE conversation")
 }
 
 func TestE2EEDeviceWithoutKeysIsNoListChange(t *testing.T) {
