@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -12,9 +13,10 @@ import (
 )
 
 // TestWebE2EEWithGoClient: the web client and a mautrix-go (goolm) device
-// in one end-to-end conversation, both ways: the page's vodozemac and
-// mautrix's Olm/Megolm read each other through the server's key API, and
-// the server keeps no plaintext.
+// in one end-to-end conversation, both ways: the page turns a conversation
+// encrypted on the server end-to-end (Turn on, confirmed), the page's
+// vodozemac and mautrix's Olm/Megolm read each other through the server's
+// key API, and the server keeps no end-to-end plaintext.
 func TestWebE2EEWithGoClient(t *testing.T) {
 	t.Parallel()
 	ctx := browser(t)
@@ -24,17 +26,27 @@ func TestWebE2EEWithGoClient(t *testing.T) {
 	const web = "@webmx:localhost"
 	const fromWeb, fromGo = "e2ee-marker-web-to-go-93b1", "e2ee-marker-go-to-web-c07e"
 
+	// A conversation that starts encrypted on the server (the default),
+	// turned end-to-end in the page with a confirmed second press.
 	err := chromedp.Do(ctx, chromedp.Navigate(n.URL()+"/"), webRegister("webmx"),
 		waitJS(`document.documentElement.dataset.e2ee === 'ready'`),
-		chromedp.Click(chromedp.CSS("#devices-button")), chromedp.Click(chromedp.CSS("#e2ee-new")), chromedp.Click(chromedp.CSS("#devices-close")),
 		chromedp.SendKeys(chromedp.CSS("#search"), gu.Username), webOpen(gu.UserID),
-		waitJS(`document.getElementById('e2ee-badge').dataset.kind === 'e2ee'`),
+		waitJS(`document.getElementById('e2ee-badge').dataset.kind === 'server'`),
+		chromedp.SendKeys(chromedp.CSS("#text"), "plain before\r"),
+		chromedp.WaitVisible(chromedp.CSS("#e2ee-on")),
+		chromedp.Click(chromedp.CSS("#e2ee-on")),
+		waitJS(`document.getElementById('e2ee-on').textContent.includes('cannot be turned off') && document.getElementById('e2ee-badge').dataset.kind === 'server'`),
+		chromedp.Click(chromedp.CSS("#e2ee-on")),
+		waitJS(`document.getElementById('e2ee-badge').dataset.kind === 'e2ee' && document.getElementById('e2ee-on').hidden`),
 		chromedp.SendKeys(chromedp.CSS("#text"), fromWeb+"\r"),
 		waitJS(`[...document.querySelectorAll('#messages li.mine[data-decrypted] .text')].some(e => e.textContent === '`+fromWeb+`')`))
 	if err != nil {
 		t.Fatalf("the page writes: %v\n%s", err, n.Logs())
 	}
 	conv := evalJS[string](t, ctx, `document.querySelector('#messages li[data-decrypted]').message.conversation_id`)
+	if got := evalJS[string](t, ctx, `[...document.querySelectorAll('#messages li.system')].map(li => li.textContent).join()`); !strings.Contains(got, "end-to-end encryption turned on") {
+		t.Errorf("no system message says end-to-end was turned on: %q", got)
+	}
 	room := id.RoomID(conv + ":localhost")
 	if _, err := g.cli.JoinRoomByID(ctxT(t), room); err != nil {
 		t.Fatal(err)

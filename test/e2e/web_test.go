@@ -108,9 +108,13 @@ func webRegister(name string) chromedp.Action[chromedp.Void] {
 // webOpen opens the conversation with userID from the list.
 func webOpen(userID string) chromedp.Action[chromedp.Void] {
 	sel := `#people li[data-user-id="` + userID + `"] button`
+	// The click happens in the page, on the button there at that moment: a
+	// search answer that re-renders the list between finding the node and
+	// a CDP click would leave the click a detached node ("Could not find
+	// node with given id").
 	return chromedp.Steps(
 		chromedp.WaitVisible(chromedp.CSS(sel)),
-		chromedp.Click(chromedp.CSS(sel)),
+		waitJS(`(b => b ? (b.click(), true) : false)(document.querySelector('`+sel+`'))`),
 		chromedp.WaitEnabled(chromedp.CSS("#text")),
 	)
 }

@@ -364,8 +364,10 @@ function show(m, quiet) {
   state.positions.see(m.conversation_id, m.seq);
   e2ee.note(m);
   if (!withPeer(m) || state.shown.has(m._id)) return;
+  const fresh = !state.conv;
   state.conv = m.conversation_id;
   if (e2ee.isE2EE(m.conversation_id)) e2ee.badge('e2ee');
+  else if (fresh) e2ee.offer(); // the first message made the conversation
   state.shown.add(m._id);
   const list = $('messages');
   const day = dayOf(m.createdAt);
@@ -745,7 +747,7 @@ function onFrame(f) {
 
 initExtras(() => state.me);
 e2ee.initDevices(() => state.me);
-e2ee.initVerify(() => state.peer);
+e2ee.initVerify(() => state.peer, () => state.conv);
 $('viewer-close').addEventListener('click', () => $('viewer').close());
 if (getToken()) start().catch(() => logout(false));
 else showMode(false);

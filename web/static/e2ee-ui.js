@@ -117,6 +117,51 @@ export function badge(kind) {
     b.textContent = 'encrypted on server';
     b.title = 'Encrypted at rest on the server: the server can read it.';
   }
+  offerTurnOn(kind);
+}
+
+// offerTurnOn shows "Turn on end-to-end" in a conversation encrypted on
+// the server when the peer has a device with keys. It is one way, so it
+// takes a second press to confirm.
+async function offerTurnOn(kind) {
+  const btn = $('e2ee-on');
+  disarm();
+  btn.hidden = true;
+  const peer = getPeer();
+  if (kind !== 'server' || !peer || !cur || !getConv()) return;
+  if (await hasKeys(peer.user_id) && getPeer() === peer && $('e2ee-badge').dataset.kind === 'server') btn.hidden = false;
+}
+
+export function offer() { offerTurnOn($('e2ee-badge').dataset.kind); }
+
+let armTimer = null;
+function disarm() {
+  clearTimeout(armTimer);
+  $('e2ee-on').dataset.armed = '';
+  $('e2ee-on').textContent = 'Turn on end-to-end';
+}
+
+async function turnOn() {
+  const btn = $('e2ee-on');
+  if (btn.dataset.armed !== '1') {
+    btn.dataset.armed = '1';
+    btn.textContent = 'Confirm: it cannot be turned off';
+    armTimer = setTimeout(disarm, 6000);
+    return;
+  }
+  disarm();
+  const conv = getConv();
+  if (!conv || !cur) return;
+  btn.disabled = true;
+  try {
+    await cur.enable(conv);
+    e2eeConvs.add(conv);
+    badge('e2ee');
+  } catch (e) {
+    $('chat-error').textContent = 'End-to-end not turned on: ' + e.message;
+  } finally {
+    btn.disabled = false;
+  }
 }
 
 // refreshTrust shows whether the open end-to-end conversation's peer
@@ -124,6 +169,7 @@ export function badge(kind) {
 // verified one (the server, or someone with the password, may have added
 // it).
 let getPeer = () => null;
+let getConv = () => null;
 async function refreshTrust() {
   const peer = getPeer();
   if (!peer || !cur || $('e2ee-badge').dataset.kind !== 'e2ee') return;
@@ -249,8 +295,10 @@ async function listDevices() {
 
 let flow = null; // {req, sas, busy}
 
-export function initVerify(peerOf) {
+export function initVerify(peerOf, convOf) {
   getPeer = peerOf;
+  getConv = convOf;
+  $('e2ee-on').addEventListener('click', turnOn);
   $('verify-button').addEventListener('click', async () => {
     const peer = getPeer();
     if (!peer || !cur) return;
