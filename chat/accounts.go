@@ -77,26 +77,35 @@ func (c Credentials) checkDevice() error {
 
 // Register creates an account and its first session.
 func (s *Service) Register(ctx context.Context, c Credentials) (*store.User, string, error) {
-	if err := s.allow(ctx, "register:ip:"+c.ClientIP, s.opts.RegisterPerIP, s.opts.RegisterWindow); err != nil {
+	r, err := s.RegisterDevice(ctx, c)
+	if err != nil {
 		return nil, "", err
+	}
+	return r.User, r.Token, nil
+}
+
+// RegisterDevice is Register that also answers the first device's id.
+func (s *Service) RegisterDevice(ctx context.Context, c Credentials) (*LoginResult, error) {
+	if err := s.allow(ctx, "register:ip:"+c.ClientIP, s.opts.RegisterPerIP, s.opts.RegisterWindow); err != nil {
+		return nil, err
 	}
 	localpart, err := validUsername(c.Username)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	email, err := validEmail(c.Email)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	if err := validPassword(c.Password); err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	if err := c.checkDevice(); err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	hash, err := bcrypt.GenerateFromPassword(prehash(c.Password), s.opts.BcryptCost)
 	if err != nil {
-		return nil, "", Internal(err)
+		return nil, Internal(err)
 	}
 	u := &store.User{
 		ID:           store.NewID(),
@@ -109,16 +118,16 @@ func (s *Service) Register(ctx context.Context, c Credentials) (*store.User, str
 	}
 	if err := s.store.PutUser(ctx, u); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return nil, "", s.whichTaken(ctx, localpart)
+			return nil, s.whichTaken(ctx, localpart)
 		}
-		return nil, "", storeError(err)
+		return nil, storeError(err)
 	}
-	tok, _, err := s.newSession(ctx, u, c)
+	tok, dev, err := s.newSession(ctx, u, c)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	s.log.InfoContext(ctx, "user registered", "user_id", u.UserID)
-	return u, tok, nil
+	return &LoginResult{User: u, Token: tok, DeviceID: dev}, nil
 }
 
 // whichTaken tells a name conflict from an email conflict.

@@ -35,11 +35,11 @@ func (s *Server) register(c *fiber.Ctx) error {
 	if err := s.decode(c, &b); err != nil {
 		return err
 	}
-	u, tok, err := s.svc.Register(c.UserContext(), s.credentials(c, b))
+	r, err := s.svc.RegisterDevice(c.UserContext(), s.credentials(c, b))
 	if err != nil {
 		return err
 	}
-	return ok(c, fiber.Map{"user": chat.ViewUser(u, u, false), "token": tok})
+	return ok(c, fiber.Map{"user": chat.ViewUser(r.User, r.User, false), "token": r.Token, "device_id": r.DeviceID})
 }
 
 func (s *Server) login(c *fiber.Ctx) error {
@@ -62,7 +62,8 @@ func (s *Server) logout(c *fiber.Ctx) error {
 }
 
 func (s *Server) me(c *fiber.Ctx) error {
-	return ok(c, fiber.Map{"user": s.svc.Me(c.UserContext(), principal(c))})
+	p := principal(c)
+	return ok(c, fiber.Map{"user": s.svc.Me(c.UserContext(), p), "device_id": p.DeviceID})
 }
 
 func (s *Server) setAvatar(c *fiber.Ctx) error {

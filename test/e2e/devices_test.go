@@ -83,6 +83,23 @@ func TestDevicesREST(t *testing.T) {
 	if p := findDevice(ds, phoneID); p == nil || p.Current || p.LastSeenAt.IsZero() {
 		t.Fatalf("phone = %+v", p)
 	}
+	var me struct {
+		DeviceID string `json:"device_id"`
+	}
+	if err := phone.Do(ctx, http.MethodGet, "/api/auth/me", nil, &me); err != nil || me.DeviceID != phoneID {
+		t.Fatalf("/api/auth/me device_id = %q, %v, want %q", me.DeviceID, err, phoneID)
+	}
+	var reg struct {
+		Token    string `json:"token"`
+		DeviceID string `json:"device_id"`
+	}
+	body := map[string]string{"username": au.Username + "x", "email": au.Username + "x@example.org", "password": "correct horse battery", "device_id": "FIRST", "device_name": "first"}
+	if err := client.New(n.URL()).Do(ctx, http.MethodPost, "/api/auth/register", body, &reg); err != nil || reg.DeviceID != "FIRST" || reg.Token == "" {
+		t.Fatalf("register on a named device: %+v, %v", reg, err)
+	}
+	body["username"], body["email"], body["device_id"] = "badname", "bad@example.org", "has space"
+	apiErr(t, client.New(n.URL()).Do(ctx, http.MethodPost, "/api/auth/register", body, nil), 400, "CT_INVALID")
+	apiErr(t, client.New(n.URL()).Do(ctx, http.MethodPost, "/api/auth/login", map[string]string{"username": au.Username, "password": "correct horse battery", "device_name": strings.Repeat("n", 101)}, nil), 400, "CT_INVALID")
 
 	// Rename, and what renaming refuses.
 	if d, err := laptop.RenameDevice(ctx, phoneID, "Pixel — 8 📱"); err != nil || d.DisplayName != "Pixel — 8 📱" {
