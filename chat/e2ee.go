@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/crypttalk/crypttalk/store"
 )
@@ -130,7 +131,7 @@ func (s *Service) UploadKeys(ctx context.Context, p *Principal, r UploadKeysRequ
 			return nil, TooLarge("device_keys is too large")
 		}
 		var d deviceKeysObject
-		if err := json.Unmarshal(r.DeviceKeys, &d); err != nil {
+		if err := json.Unmarshal(r.DeviceKeys, &d); err != nil || !utf8.Valid(r.DeviceKeys) {
 			return nil, BadJSON("device_keys must be an object")
 		}
 		if d.UserID != me || d.DeviceID != dev {
@@ -199,8 +200,8 @@ func keyList(m map[string]json.RawMessage) ([]*store.OneTimeKey, error) {
 		if !validKeyID(id) {
 			return nil, Invalid("a key id must be algorithm:id in printable ASCII")
 		}
-		if len(raw) > maxKeyBytes || !json.Valid(raw) {
-			return nil, Invalid("a key must be JSON of at most 2 KiB")
+		if len(raw) > maxKeyBytes || !json.Valid(raw) || !utf8.Valid(raw) {
+			return nil, Invalid("a key must be UTF-8 JSON of at most 2 KiB")
 		}
 		out = append(out, &store.OneTimeKey{KeyID: id, Key: raw})
 	}

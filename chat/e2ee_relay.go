@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/crypttalk/crypttalk/store"
 )
@@ -55,8 +56,8 @@ func (s *Service) SendToDevice(ctx context.Context, p *Principal, typ, txnID str
 			if len(content) > maxToDeviceBytes {
 				return TooLarge("a to-device message is larger than the limit")
 			}
-			if len(content) == 0 || content[0] != '{' {
-				return Invalid("a to-device message is a JSON object")
+			if len(content) == 0 || content[0] != '{' || !utf8.Valid(content) {
+				return Invalid("a to-device message is a JSON object in UTF-8")
 			}
 			if d != "*" {
 				targets[d] = content
@@ -178,6 +179,9 @@ func (s *Service) SendEncrypted(ctx context.Context, p *Principal, r EncryptedRe
 	}
 	if json.Unmarshal(r.Content, &env) != nil || env.Algorithm == "" || len(env.Ciphertext) == 0 {
 		return nil, Invalid("an encrypted event needs algorithm and ciphertext")
+	}
+	if !utf8.Valid(r.Content) {
+		return nil, Invalid("an encrypted event must be UTF-8")
 	}
 	if len(r.TxnID) > maxTxnID {
 		return nil, Invalid("txn_id is too long")

@@ -138,6 +138,8 @@ func TestE2EEConversationRefusesPlaintext(t *testing.T) {
 	wantErrcode(t, err, chat.CodeE2EERequired, "plaintext with a txn id")
 	_, err = e.svc.SendEncrypted(ctx, a, chat.EncryptedRequest{To: b.User.UserID, Content: json.RawMessage(`{"body":"no ciphertext"}`)})
 	wantErrcode(t, err, chat.CodeInvalid, "encrypted event without ciphertext")
+	_, err = e.svc.SendEncrypted(ctx, a, chat.EncryptedRequest{To: b.User.UserID, Content: json.RawMessage("{\"algorithm\":\"x\",\"ciphertext\":\"\xff\"}")})
+	wantErrcode(t, err, chat.CodeInvalid, "encrypted event that is not UTF-8")
 	big := json.RawMessage(fmt.Sprintf(`{"algorithm":%q,"ciphertext":%q}`, chat.MegolmAlgorithm, make([]byte, chat.EncryptedBytes)))
 	_, err = e.svc.SendEncrypted(ctx, a, chat.EncryptedRequest{To: b.User.UserID, Content: big})
 	wantErrcode(t, err, chat.CodeTooLarge, "ciphertext over the limit")
