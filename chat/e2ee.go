@@ -399,7 +399,7 @@ func (s *Service) UploadCrossSigning(ctx context.Context, p *Principal, keys map
 			UserID string            `json:"user_id"`
 			Keys   map[string]string `json:"keys"`
 		}
-		if len(raw) > maxKeyBytes || json.Unmarshal(raw, &x) != nil || x.UserID != me || len(x.Keys) != 1 {
+		if len(raw) > maxKeyBytes || !utf8.Valid(raw) || json.Unmarshal(raw, &x) != nil || x.UserID != me || len(x.Keys) != 1 {
 			return Invalid("a cross-signing key is an object of the caller with one key")
 		}
 		put[usage] = raw
