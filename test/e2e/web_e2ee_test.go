@@ -143,6 +143,7 @@ func TestWebE2EEDirectMessage(t *testing.T) {
 			t.Fatalf("%s: %v\n%s", s.name, err, n.Logs())
 		}
 	}
+	t.Logf("end-to-end ready after login in %s ms (wasm fetched and compiled, keys made and uploaded)", evalJS[string](t, bctx, `document.documentElement.dataset.e2eeMs`))
 	// A second machine for the same device (a duplicated tab has the same
 	// token) is refused while the first runs.
 	if got := evalJS[string](t, actx, `import('/e2ee.js').then(m => m.Crypto.start('`+ann+`', {})).then(() => 'started', e => e.message)`); got != "another tab runs this device" {

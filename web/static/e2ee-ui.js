@@ -28,11 +28,16 @@ export function newE2EE(user) { return localStorage.getItem(prefKey(user)) === '
 export function startCrypto(me, onKeys) {
   failed = '';
   root.dataset.e2ee = 'starting';
+  const t0 = performance.now();
   const p = import('./e2ee.js')
     .then((m) => m.Crypto.start(me.user_id, { onKeys, onVerification: incoming, onDevices: () => refreshTrust() }))
     .then((c) => {
       // A logout while it started: stopCrypto has it from the promise.
-      if (ready === p) { cur = c; root.dataset.e2ee = 'ready'; }
+      if (ready === p) {
+        cur = c;
+        root.dataset.e2ee = 'ready';
+        root.dataset.e2eeMs = String(Math.round(performance.now() - t0)); // load, compile, open keys, upload
+      }
       return c;
     })
     .catch((e) => {
