@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/crypttalk/crypttalk/store"
+	"github.com/crypttalk/crypttalk/vault"
 )
 
 // ToDeviceEvent is one to-device message as /sync hands it out.
@@ -79,7 +81,10 @@ func (s *Service) SendToDevice(ctx context.Context, p *Principal, typ, txnID str
 			}
 			m := &store.ToDeviceMessage{
 				ID: store.ToDeviceID(me, dev, txnID, user, d), UserID: user, DeviceID: d, Sender: me, SenderDevice: dev,
-				Type: typ, Content: content, CreatedAt: now,
+				Type: typ, CreatedAt: now,
+			}
+			if err := s.sealToDevice(ctx, m, content); err != nil {
+				return err
 			}
 			err := k.PutToDevice(ctx, m, InboxMax)
 			if errors.Is(err, store.ErrInboxFull) {
@@ -122,9 +127,52 @@ func (s *Service) TakeToDevice(ctx context.Context, p *Principal, acked int64) (
 	}
 	out := make([]ToDeviceEvent, 0, len(msgs))
 	for _, m := range msgs {
-		out = append(out, ToDeviceEvent{Sender: m.Sender, Type: m.Type, Content: m.Content})
+		content, err := s.openToDevice(ctx, m)
+		if err != nil {
+			return nil, acked, err
+		}
+		out = append(out, ToDeviceEvent{Sender: m.Sender, Type: m.Type, Content: content})
 	}
 	return out, batch, nil
+}
+
+// To-device contents are sealed at rest like message bodies, under a data
+// key of the recipient user: most are Olm ciphertext already, but
+// verification requests and key requests carry metadata in clear. The
+// stored content is the key id, NUL, then the sealed bytes.
+func toDeviceOwner(userID string) string { return "todevice:" + userID }
+
+func toDeviceAD(m *store.ToDeviceMessage) []byte {
+	return []byte("ct-todevice\x00" + m.ID + "\x00" + m.UserID + "\x00" + m.DeviceID + "\x00" + m.Sender + "\x00" + m.Type)
+}
+
+func (s *Service) sealToDevice(ctx context.Context, m *store.ToDeviceMessage, content []byte) error {
+	keyID, dek, err := s.currentKey(ctx, toDeviceOwner(m.UserID))
+	if err != nil {
+		return err
+	}
+	sealed, err := vault.Seal(dek, content, toDeviceAD(m))
+	if err != nil {
+		return Internal(err)
+	}
+	m.Content = append(append([]byte(keyID), 0), sealed...)
+	return nil
+}
+
+func (s *Service) openToDevice(ctx context.Context, m *store.ToDeviceMessage) ([]byte, error) {
+	keyID, sealed, ok := bytes.Cut(m.Content, []byte{0})
+	if !ok {
+		return nil, Internal(fmt.Errorf("to-device message %s is not sealed", m.ID))
+	}
+	dek, err := s.dataKey(ctx, string(keyID), toDeviceOwner(m.UserID))
+	if err != nil {
+		return nil, err
+	}
+	plain, err := vault.Open(dek, sealed, toDeviceAD(m))
+	if err != nil {
+		return nil, Internal(err)
+	}
+	return plain, nil
 }
 
 // EnableE2EE turns end-to-end encryption on in the caller's conversation

@@ -113,6 +113,18 @@ func TestE2EEToDevice(t *testing.T) {
 	}
 	err = e.svc.SendToDevice(ctx, a, "", "t", msg)
 	wantErrcode(t, err, chat.CodeInvalid, "no event type")
+	// At rest the content is sealed, as message bodies are.
+	secret := map[string]map[string]json.RawMessage{b.User.UserID: {b.DeviceID: json.RawMessage(`{"code":"TODEVICE-SECRET"}`)}}
+	if err := e.svc.SendToDevice(ctx, a, "m.key.verification.start", "txn2", secret); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := e.st.TakeToDevice(ctx, b.User.UserID, b.DeviceID, 0, 1, 10)
+	if err != nil || len(raw) != 1 || bytes.Contains(raw[0].Content, []byte("TODEVICE-SECRET")) {
+		t.Fatalf("stored to-device content %+v %v", raw, err)
+	}
+	if evs, _, err := e.svc.TakeToDevice(ctx, b, 0); err != nil || len(evs) != 1 || string(evs[0].Content) != `{"code":"TODEVICE-SECRET"}` {
+		t.Fatalf("opened to-device content %+v %v", evs, err)
+	}
 }
 
 func TestE2EEConversationRefusesPlaintext(t *testing.T) {

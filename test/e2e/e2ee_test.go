@@ -285,7 +285,7 @@ func TestE2EEMautrixCrypto(t *testing.T) {
 	}
 
 	// A to-device retry with the same transaction id is delivered once.
-	msg := &mautrix.ReqSendToDevice{Messages: map[id.UserID]map[id.DeviceID]*event.Content{bobID: {b1.cli.DeviceID: {Raw: map[string]any{"n": 1}}}}}
+	msg := &mautrix.ReqSendToDevice{Messages: map[id.UserID]map[id.DeviceID]*event.Content{bobID: {b1.cli.DeviceID: {Raw: map[string]any{"n": 1, "note": marker + " to-device"}}}}}
 	for range 2 {
 		if _, err := a1.cli.SendToDevice(ctx, event.Type{Type: testToDeviceType, Class: event.ToDeviceEventType}, msg); err != nil {
 			t.Fatal(err)
