@@ -6,7 +6,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin
 
-.PHONY: run build test test-short deps vet bench bench-cluster lint clean image web-screenshots web-crypto-vendor
+.PHONY: run build test test-short deps vet bench bench-node bench-cluster lint clean image web-screenshots web-crypto-vendor
 
 run:
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/crypttalkd serve
@@ -45,6 +45,12 @@ test-short: vet
 # bench runs the Go benchmarks recorded in docs/BENCHMARKS.md.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./vault ./store/bolt ./server/...
+
+# bench-node reproduces "Issue 14: single node, pinned" in
+# docs/BENCHMARKS.md: one node on the embedded store pinned to CPU 0,
+# ctbench pinned to CPU 1 (scripts/bench-node.sh; RUNS, SCENARIOS, PROFILE).
+bench-node: build
+	scripts/bench-node.sh
 
 # bench-cluster reproduces "Cluster on FerretDB-PostgreSQL" in
 # docs/BENCHMARKS.md: 1, 2 and 3 nodes on FerretDB-PostgreSQL + Redis.

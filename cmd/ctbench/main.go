@@ -4,8 +4,15 @@
 // crypttalkd itself on a temp dir and a free port (-start) and then also
 // reports the server's peak RSS and CPU seconds.
 //
-//	ctbench -start -scenario max -users 200 -duration 20s -json
+//	ctbench -start -pin 1,0 -scenario max -users 200 -duration 20s -json
 //	ctbench -url http://127.0.0.1:5000,http://127.0.0.1:5001 -scenario chat -rate 1000
+//	taskset -c 1 ctbench -url http://127.0.0.1:5000 -server-pid $(pgrep -n crypttalkd) -scenario max
+//
+// It reports the CPU per acknowledged message of the server and of itself
+// over the measured window (server_cpu_us_per_msg, tool_cpu_us_per_msg):
+// the server's from /proc (-start, -server-pid) or from its /metrics
+// (-metrics), its own from getrusage. -pin TOOL[,SERVER] puts the tool (and
+// the server it starts or names) on given CPUs, so they do not share one.
 //
 // Scenarios: chat (pairs talking, -rate messages/s in total), max (every
 // sender keeps -window requests in flight), idle (connections only; server
