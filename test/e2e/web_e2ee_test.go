@@ -200,6 +200,44 @@ func TestWebE2EEDirectMessage(t *testing.T) {
 	}
 	shot(t, bctx, "ben-reloaded")
 
+	noPlaintext(t, n, fromAnn, fromBen)
+}
+
+// TestWebE2EEVerification: emoji verification in the web client. Ann
+// verifies Ben's device from their end-to-end conversation (both screens
+// show the same seven emoji, both confirm); her badge then says verified,
+// and warns when Ben logs in on a new device; Ben verifies that new
+// device of his own from his device list.
+func TestWebE2EEVerification(t *testing.T) {
+	t.Parallel()
+	actx := browser(t)
+	n := testenv.StartNode(t, testenv.NodeConfig{})
+	if err := chromedp.Do(actx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
+	bctx, cancel := chromedp.NewContext(actx, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	const ann, ben = "@vann:localhost", "@vben:localhost"
+	cryptoReady := waitJS(`document.documentElement.dataset.e2ee === 'ready'`)
+	for _, s := range []struct {
+		ctx  context.Context
+		name string
+	}{{actx, "vann"}, {bctx, "vben"}} {
+		if err := chromedp.Do(s.ctx, chromedp.Navigate(n.URL()+"/"), webRegister(s.name), cryptoReady); err != nil {
+			t.Fatalf("%s: %v\n%s", s.name, err, n.Logs())
+		}
+	}
+	err := chromedp.Do(actx, chromedp.Click(chromedp.CSS("#devices-button")), chromedp.Click(chromedp.CSS("#e2ee-new")), chromedp.Click(chromedp.CSS("#devices-close")),
+		chromedp.SendKeys(chromedp.CSS("#search"), "vben"), webOpen(ben),
+		waitJS(`document.getElementById('e2ee-badge').dataset.kind === 'e2ee'`),
+		chromedp.SendKeys(chromedp.CSS("#text"), "shall we verify?\r"))
+	if err != nil {
+		t.Fatalf("ann writes: %v", err)
+	}
+	if err := chromedp.Do(bctx, webOpen(ann), waitJS(`[...document.querySelectorAll('#messages li[data-decrypted] .text')].some(e => e.textContent === 'shall we verify?')`)); err != nil {
+		t.Fatalf("ben reads: %v", err)
+	}
+
 	// Emoji verification of each other's device: Ann asks, Ben accepts,
 	// both see the same seven emoji, both confirm, both are done.
 	if err := chromedp.Do(actx, chromedp.Click(chromedp.CSS("#verify-button")), waitJS(`document.getElementById('verify-dialog').open`)); err != nil {
@@ -240,7 +278,7 @@ func TestWebE2EEDirectMessage(t *testing.T) {
 	cctx, cancelC := chromedp.NewContext(actx, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancelC)
 	err = chromedp.Do(cctx, chromedp.Navigate(n.URL()+"/"), chromedp.WaitVisible(chromedp.CSS("#login-form")),
-		chromedp.SendKeys(chromedp.CSS("#login-username"), "eben"),
+		chromedp.SendKeys(chromedp.CSS("#login-username"), "vben"),
 		chromedp.SendKeys(chromedp.CSS("#login-password"), "correct horse battery\r"),
 		chromedp.WaitVisible(chromedp.CSS("#chat")), cryptoReady)
 	if err != nil {
@@ -251,7 +289,33 @@ func TestWebE2EEDirectMessage(t *testing.T) {
 		t.Fatalf("no warning about Ben's new device %s: %v", newDevice, err)
 	}
 	shot(t, actx, "ann-warned")
-	noPlaintext(t, n, fromAnn, fromBen)
+
+	// Ben verifies his new device from his first one, in the device list.
+	if err := chromedp.Do(bctx, chromedp.Click(chromedp.CSS("#verify-close")), chromedp.Click(chromedp.CSS("#devices-button")),
+		chromedp.Click(chromedp.CSS(`#devices-list li[data-device-id="`+newDevice+`"] .verify-own`))); err != nil {
+		t.Fatalf("ben verifies his new device: %v", err)
+	}
+	if err := chromedp.Do(cctx, waitJS(`document.getElementById('verify-dialog').dataset.state === 'incoming'`), chromedp.Click(chromedp.CSS("#verify-accept"))); err != nil {
+		t.Fatalf("the new device gets the request: %v", err)
+	}
+	for _, c := range []context.Context{bctx, cctx} {
+		if err := chromedp.Do(c, emojiShown); err != nil {
+			t.Fatalf("own-device emoji: %v (%s)", err, evalJS[string](t, c, `document.getElementById('verify-status').textContent`))
+		}
+	}
+	if be, ce := evalJS[string](t, bctx, emojiText), evalJS[string](t, cctx, emojiText); be != ce {
+		t.Fatalf("own devices show different emoji: %q / %q", be, ce)
+	}
+	for _, c := range []context.Context{bctx, cctx} {
+		if err := chromedp.Do(c, chromedp.Click(chromedp.CSS("#verify-match"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []context.Context{bctx, cctx} {
+		if err := chromedp.Do(c, waitJS(`document.getElementById('verify-dialog').dataset.state === 'done'`)); err != nil {
+			t.Fatalf("own-device verification not done: %v", err)
+		}
+	}
 }
 
 // blockSync makes the page's /sync requests fail (or lets them through).

@@ -289,6 +289,17 @@ async function listDevices() {
       li.append(el('span', 'name', d.display_name || d.device_id));
       li.append(el('span', 'muted', ' ' + d.device_id + (d.current ? ' · this browser' : '') +
         (d.last_seen_at ? ' · last seen ' + new Date(d.last_seen_at).toLocaleString() : '')));
+      if (!d.current && c) {
+        // One's own new device is verified like anyone's: emoji on both.
+        const b = el('button', 'verify-own', 'Verify');
+        b.type = 'button';
+        b.setAttribute('aria-label', 'Verify device ' + d.device_id);
+        b.addEventListener('click', () => {
+          $('devices-dialog').close();
+          startVerify('Verify your device ' + d.device_id, () => cur.verifyDevice(c.userId, d.device_id));
+        });
+        li.append(' ', b);
+      }
       list.append(li);
     }
   } catch (e) {
@@ -307,12 +318,7 @@ export function initVerify(peerOf, convOf) {
   $('verify-button').addEventListener('click', async () => {
     const peer = getPeer();
     if (!peer || !cur) return;
-    openVerify('Verify ' + peer.username, 'Asking ' + peer.username + "'s device…", 'waiting');
-    try {
-      track(await cur.verifyDevice(peer.user_id));
-    } catch (e) {
-      setVerify('Verification not started: ' + e.message, 'cancelled');
-    }
+    startVerify('Verify ' + peer.username, () => cur.verifyDevice(peer.user_id));
   });
   $('verify-accept').addEventListener('click', () => guard(async () => {
     $('verify-accept').hidden = true;
@@ -332,6 +338,15 @@ export function initVerify(peerOf, convOf) {
     $('verify-dialog').close();
     if (f && cur && !f.req.isDone() && !f.req.isCancelled()) cur.out(f.req.cancel()).catch(() => {});
   });
+}
+
+async function startVerify(title, ask) {
+  openVerify(title, 'Asking the other device…', 'waiting');
+  try {
+    track(await ask());
+  } catch (e) {
+    setVerify('Verification not started: ' + e.message, 'cancelled');
+  }
 }
 
 // guard runs a step of the flow; a failure ends it on screen, not as an

@@ -190,14 +190,16 @@ export class Crypto {
 
   // ---- emoji verification (SAS) of another user's device ----------------
 
-  // verifyDevice asks peer's device (the first one not verified yet) for
-  // an emoji verification; the answer is a VerificationRequest.
-  async verifyDevice(peer) {
+  // verifyDevice asks a device of peer (deviceId, else the first one not
+  // verified yet) for an emoji verification; the answer is a
+  // VerificationRequest. peer may be ourselves: a new device of our own.
+  async verifyDevice(peer, deviceId) {
     await this.machine.updateTrackedUsers(userIds([peer]));
     await this.flush();
-    const devices = (await this.machine.getUserDevices(new sdk.UserId(peer))).devices();
-    if (!devices.length) throw new Error(peer + ' has no device with keys');
-    const dev = devices.find((d) => !d.isVerified()) || devices[0];
+    const devices = (await this.machine.getUserDevices(new sdk.UserId(peer), 5)).devices()
+      .filter((d) => !(peer === this.userId && d.deviceId.toString() === this.deviceId));
+    const dev = deviceId ? devices.find((d) => d.deviceId.toString() === deviceId) : devices.find((d) => !d.isVerified()) || devices[0];
+    if (!dev) throw new Error(deviceId ? 'device ' + deviceId + ' has no keys' : peer + ' has no device with keys');
     const [req, out] = dev.requestVerification([sdk.VerificationMethod.SasV1]);
     await this.out(out);
     return req;
