@@ -160,7 +160,7 @@ func (s *PostgresServer) start() bool {
 		}
 		// Accepting TCP is not ready (it answers "starting up" first);
 		// pg_isready asks the protocol.
-		if exec.Command(filepath.Join(s.bin, "pg_isready"), "-q", "-h", "127.0.0.1", "-p", port).Run() == nil {
+		if exec.Command(filepath.Join(s.bin, "pg_isready"), "-q", "-h", "127.0.0.1", "-p", port, "-U", "postgres").Run() == nil {
 			return true
 		}
 		time.Sleep(50 * time.Millisecond)

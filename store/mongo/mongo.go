@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -101,7 +102,39 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// ensureCollections creates the collections that have no index of their
+// own (ensureIndexes creates the others). FerretDB on PostgreSQL creates a
+// collection on its first insert, and two first inserts at once can fail
+// with "relation already exists" (SQLSTATE 42P07); created here, once, a
+// collection never appears under load.
+func (s *Store) ensureCollections(ctx context.Context) error {
+	have, err := s.db.ListCollectionNames(ctx, bson.M{})
+	if err != nil {
+		return err
+	}
+	for _, name := range []string{s.txns.Name(), s.claims.Name(), s.keyChecks.Name(), s.jobs.Name(), s.meta().Name(),
+		s.accountData().Name(), s.fedCounters().Name(), s.fedFail().Name(), s.fedInbound().Name(), "blobs.files", "blobs.chunks"} {
+		if slices.Contains(have, name) {
+			continue
+		}
+		if err := s.db.CreateCollection(ctx, name); err != nil && !s.collectionExists(ctx, name) {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// collectionExists tells a create that lost to a racing node's (MongoDB
+// says NamespaceExists, FerretDB may report its SQL error) from a failure.
+func (s *Store) collectionExists(ctx context.Context, name string) bool {
+	have, err := s.db.ListCollectionNames(ctx, bson.M{"name": name})
+	return err == nil && len(have) == 1
+}
+
 func (s *Store) ensureIndexes(ctx context.Context) error {
+	if err := s.ensureCollections(ctx); err != nil {
+		return err
+	}
 	// Explicit names: some compatible servers generate clashing ones.
 	unique := func(name string) *options.IndexOptions { return options.Index().SetUnique(true).SetName(name) }
 	named := func(name string) *options.IndexOptions { return options.Index().SetName(name) }
