@@ -200,7 +200,28 @@ func TestWebE2EEDirectMessage(t *testing.T) {
 	}
 	shot(t, bctx, "ben-reloaded")
 
-	noPlaintext(t, n, fromAnn, fromBen)
+	// Bad input: markup inside an encrypted message stays text, and an
+	// encrypted event with a forged session (sent past the page) is a
+	// placeholder, not an error.
+	const hostile = `<img src=x onerror="document.title='pwned'">e2ee-hostile`
+	forged := `fetch('/_matrix/client/v3/rooms/' + encodeURIComponent(document.querySelector('#messages li[data-decrypted]').message.conversation_id + ':localhost') + '/send/m.room.encrypted/forged1', {method: 'PUT', headers: {'Content-Type': 'application/json', Authorization: 'Bearer ' + sessionStorage.getItem('ct_token')}, body: JSON.stringify({algorithm: 'm.megolm.v1.aes-sha2', ciphertext: 'AwgAEpAB-not-megolm', sender_key: 'x', session_id: 'forged-session', device_id: 'NOPE'})}).then(r => r.status)`
+	if err := chromedp.Do(actx, chromedp.SendKeys(chromedp.CSS("#text"), hostile+"\r")); err != nil {
+		t.Fatal(err)
+	}
+	if st := evalJS[int](t, actx, forged); st != 200 {
+		t.Fatalf("forged event: HTTP %d", st)
+	}
+	err = chromedp.Do(bctx,
+		waitJS(`[...document.querySelectorAll('#messages li[data-decrypted] .text')].some(e => e.textContent === '`+strings.ReplaceAll(hostile, `'`, `\'`)+`')`),
+		waitJS(`[...document.querySelectorAll('#messages li.theirs.utd')].length === 1`))
+	if err != nil {
+		t.Fatalf("hostile and forged messages: %v (%s)", err, evalJS[string](t, bctx, `document.getElementById('messages').innerText`))
+	}
+	if imgs := evalJS[int](t, bctx, `document.querySelectorAll('#messages img').length`); imgs != 0 || strings.Contains(evalJS[string](t, bctx, `document.title`), "pwned") {
+		t.Fatalf("decrypted markup was rendered as HTML (%d img)", imgs)
+	}
+
+	noPlaintext(t, n, fromAnn, fromBen, "e2ee-hostile")
 }
 
 // TestWebE2EEVerification: emoji verification in the web client. Ann
