@@ -29,7 +29,7 @@ func TestWebE2EEWithGoClient(t *testing.T) {
 	// A conversation that starts encrypted on the server (the default),
 	// turned end-to-end in the page with a confirmed second press.
 	err := chromedp.Do(ctx, chromedp.Navigate(n.URL()+"/"), webRegister("webmx"),
-		waitJS(`document.documentElement.dataset.e2ee === 'ready'`),
+		cryptoReady,
 		chromedp.SendKeys(chromedp.CSS("#search"), gu.Username), webOpen(gu.UserID),
 		waitJS(`document.getElementById('e2ee-badge').dataset.kind === 'server'`),
 		chromedp.SendKeys(chromedp.CSS("#text"), "plain before\r"),

@@ -119,30 +119,12 @@ func TestWebCryptoVendored(t *testing.T) {
 // text.
 func TestWebE2EEDirectMessage(t *testing.T) {
 	t.Parallel()
-	actx := browser(t)
-	n := testenv.StartNode(t, testenv.NodeConfig{})
-	if err := chromedp.Do(actx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatal(err)
-	}
-	bctx, cancel := chromedp.NewContext(actx, chromedp.WithNewBrowserContext())
-	t.Cleanup(cancel)
 	const ann, ben = "@eann:localhost", "@eben:localhost"
 	const fromAnn, fromBen = "e2ee-marker-ann-7f3a9c", "e2ee-marker-ben-41d2e8"
-	cryptoReady := waitJS(`document.documentElement.dataset.e2ee === 'ready'`)
 	// Ben's /sync is blocked at first: he gets Ann's message over the
 	// socket before its key, sees the placeholder, and the message once
 	// the key arrives.
-	if err := chromedp.Do(bctx, blockSync(true)); err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range []struct {
-		ctx  context.Context
-		name string
-	}{{actx, "eann"}, {bctx, "eben"}} {
-		if err := chromedp.Do(s.ctx, chromedp.Navigate(n.URL()+"/"), webRegister(s.name), cryptoReady); err != nil {
-			t.Fatalf("%s: %v\n%s", s.name, err, n.Logs())
-		}
-	}
+	n, actx, bctx := twoE2EEBrowsers(t, "eann", "eben", true)
 	t.Logf("end-to-end ready after login in %s ms (wasm fetched and compiled, keys made and uploaded)", evalJS[string](t, bctx, `document.documentElement.dataset.e2eeMs`))
 	// A second machine for the same device (a duplicated tab has the same
 	// token) is refused while the first runs.
@@ -231,23 +213,8 @@ func TestWebE2EEDirectMessage(t *testing.T) {
 // device of his own from his device list.
 func TestWebE2EEVerification(t *testing.T) {
 	t.Parallel()
-	actx := browser(t)
-	n := testenv.StartNode(t, testenv.NodeConfig{})
-	if err := chromedp.Do(actx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatal(err)
-	}
-	bctx, cancel := chromedp.NewContext(actx, chromedp.WithNewBrowserContext())
-	t.Cleanup(cancel)
 	const ann, ben = "@vann:localhost", "@vben:localhost"
-	cryptoReady := waitJS(`document.documentElement.dataset.e2ee === 'ready'`)
-	for _, s := range []struct {
-		ctx  context.Context
-		name string
-	}{{actx, "vann"}, {bctx, "vben"}} {
-		if err := chromedp.Do(s.ctx, chromedp.Navigate(n.URL()+"/"), webRegister(s.name), cryptoReady); err != nil {
-			t.Fatalf("%s: %v\n%s", s.name, err, n.Logs())
-		}
-	}
+	n, actx, bctx := twoE2EEBrowsers(t, "vann", "vben", false)
 	err := chromedp.Do(actx, chromedp.Click(chromedp.CSS("#devices-button")), chromedp.Click(chromedp.CSS("#e2ee-new")), chromedp.Click(chromedp.CSS("#devices-close")),
 		chromedp.SendKeys(chromedp.CSS("#search"), "vben"), webOpen(ben),
 		waitJS(`document.getElementById('e2ee-badge').dataset.kind === 'e2ee'`),
@@ -337,6 +304,34 @@ func TestWebE2EEVerification(t *testing.T) {
 			t.Fatalf("own-device verification not done: %v", err)
 		}
 	}
+}
+
+var cryptoReady = waitJS(`document.documentElement.dataset.e2ee === 'ready'`)
+
+// twoE2EEBrowsers starts a node and two browser contexts in which a and b
+// register and wait for their end-to-end keys; holdB blocks b's /sync
+// first (blockSync).
+func twoE2EEBrowsers(t *testing.T, a, b string, holdB bool) (*testenv.Node, context.Context, context.Context) {
+	t.Helper()
+	actx := browser(t)
+	n := testenv.StartNode(t, testenv.NodeConfig{})
+	if err := chromedp.Do(actx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
+	bctx, cancel := chromedp.NewContext(actx, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	if err := chromedp.Do(bctx, blockSync(holdB)); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []struct {
+		ctx  context.Context
+		name string
+	}{{actx, a}, {bctx, b}} {
+		if err := chromedp.Do(s.ctx, chromedp.Navigate(n.URL()+"/"), webRegister(s.name), cryptoReady); err != nil {
+			t.Fatalf("%s: %v\n%s", s.name, err, n.Logs())
+		}
+	}
+	return n, actx, bctx
 }
 
 // blockSync makes the page's /sync requests fail (or lets them through).
