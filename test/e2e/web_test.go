@@ -46,7 +46,7 @@ func browser(t *testing.T) context.Context {
 	// uncaught error or CSP violation on it.
 	t.Cleanup(func() {
 		shot(t, ctx, "last")
-		bad, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.protocol === 'http:' ? (document.documentElement.dataset.jsErrors || '') + '/' + (document.documentElement.dataset.cspViolations || '') : '/'`))
+		bad, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.protocol === 'http:' ? (document.documentElement.dataset.jsErrors || '') + '/' + (document.documentElement.dataset.cspViolations || '') + (document.documentElement.dataset.jsLastError ? ' (last error: ' + document.documentElement.dataset.jsLastError + ')' : '') : '/'`))
 		if err == nil && bad != "/" {
 			t.Errorf("the page had uncaught errors / CSP violations: %s", bad)
 		}

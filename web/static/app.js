@@ -17,9 +17,11 @@ document.addEventListener('securitypolicyviolation', (e) => {
 
 // Uncaught errors are counted the same way: a test fails on any.
 for (const ev of ['error', 'unhandledrejection']) {
-  window.addEventListener(ev, () => {
+  window.addEventListener(ev, (e) => {
     const root = document.documentElement;
     root.dataset.jsErrors = String(Number(root.dataset.jsErrors || 0) + 1);
+    const why = e.reason || e.error || e.message || ev;
+    root.dataset.jsLastError = String((why && why.stack) || why).slice(0, 500);
   });
 }
 
