@@ -127,7 +127,9 @@ func TestCtlClusterHealthStatsAndJobTakeover(t *testing.T) {
 		t.Fatalf("the job did not finish on the other node: %+v", after)
 	}
 	const messages = 45
-	if after.State != "done" || after.Runs != 2 || after.Node == victimID || after.Done != messages || after.Total != messages || after.Failed != 0 {
+	// Runs is 2 at least: the victim's, then the survivor's (under load a
+	// late lease renewal may hand the job over once more; it resumes).
+	if after.State != "done" || after.Runs < 2 || after.Node == victimID || after.Done != messages || after.Total != messages || after.Failed != 0 {
 		t.Fatalf("the job after the takeover: %+v", after)
 	}
 	tookOver := time.Since(killedAt)
