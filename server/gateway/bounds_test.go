@@ -257,10 +257,17 @@ func TestResyncRunsThroughAPool(t *testing.T) {
 // other device keeps getting events while the close hangs.
 func TestSlowCloseDoesNotStallFanout(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, Options{SendQueue: 2})
+	// The slow socket is cut once 8 frames wait (20 come); the fast one
+	// needs the slack, its writer may not run between two sends under load.
+	f := newFixture(t, Options{SendQueue: 8})
 	slow := newFakeTransport()
 	slow.closeGate = make(chan struct{})
-	defer close(slow.closeGate)
+	released := false
+	defer func() {
+		if !released {
+			close(slow.closeGate)
+		}
+	}()
 	go f.gw.Serve(context.Background(), slow)
 	slow.send(t, "auth", map[string]any{"token": f.toks["bob"]}, "")
 	if g := slow.next(t); g.Event != "ready" {
@@ -273,6 +280,14 @@ func TestSlowCloseDoesNotStallFanout(t *testing.T) {
 		f.send(t, alice, f.ids["bob"], "m")
 	}
 	onceEach(t, readSeqs(t, fast, 20), 20)
+	close(slow.closeGate)
+	released = true
+	if !testenv.Poll(10*time.Second, func() bool { _, closed := slow.closeCode(); return closed }) {
+		t.Fatal("the slow socket was never cut")
+	}
+	if code, _ := slow.closeCode(); code != CloseSlowConsumer {
+		t.Fatalf("the slow socket closed with %d, want %d", code, CloseSlowConsumer)
+	}
 }
 
 // panicMetrics counts recovered panics.
