@@ -84,6 +84,11 @@ func (c *Conn) Close() error {
 func (c *Conn) readLoop() {
 	defer close(c.events)
 	defer close(c.done)
+	// Once Close is called no event is delivered any more: the select
+	// below picks at random between a free buffer slot and closing, so
+	// without this one frame could be dropped and the next delivered, and
+	// a client resuming from the highest seq it saw would skip the first.
+	dropping := false
 	for {
 		_, b, err := c.ws.ReadMessage()
 		if err != nil {
@@ -100,9 +105,19 @@ func (c *Conn) readLoop() {
 			c.answer(id, f)
 			continue
 		}
+		if dropping {
+			continue
+		}
+		select {
+		case <-c.closing:
+			dropping = true
+			continue
+		default:
+		}
 		select {
 		case c.events <- Event{Name: f.Event, Data: f.Data, ID: id}:
 		case <-c.closing:
+			dropping = true
 		}
 	}
 }
