@@ -231,31 +231,5 @@ func (s *Service) SendEncrypted(ctx context.Context, p *Principal, r EncryptedRe
 	if !utf8.Valid(r.Content) {
 		return nil, Invalid("an encrypted event must be UTF-8")
 	}
-	if len(r.TxnID) > maxTxnID {
-		return nil, Invalid("txn_id is too long")
-	}
-	peer, err := s.peerFor(ctx, p, r.To)
-	if err != nil {
-		return nil, err
-	}
-	if r.TxnID != "" {
-		if v, found, err := s.byTxn(ctx, p, peer, r.TxnID); found || err != nil {
-			return v, err
-		}
-	}
-	if err := s.allow(ctx, "send:user:"+p.User.ID, s.opts.SendPerUser, s.opts.SendWindow); err != nil {
-		return nil, err
-	}
-	m, err := s.appendMessage(ctx, newMessage{sender: p.User.UserID, recipient: peer.UserID, typ: store.TypeEncrypted, body: sealedBody{Text: string(r.Content)}, txnID: r.TxnID})
-	if errors.Is(err, store.ErrConflict) && r.TxnID != "" {
-		v, found, err := s.byTxn(ctx, p, peer, r.TxnID)
-		if err == nil && !found {
-			return nil, Unavailable("the message store", fmt.Errorf("txn_id %q conflicted but names no stored message", r.TxnID))
-		}
-		return v, err
-	}
-	if err != nil {
-		return nil, AsError(err)
-	}
-	return s.viewMessage(ctx, m, p.User.UserID)
+	return s.sendIdempotent(ctx, p, r.To, r.TxnID, store.TypeEncrypted, sealedBody{Text: string(r.Content)})
 }

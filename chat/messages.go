@@ -51,40 +51,48 @@ func (s *Service) Send(ctx context.Context, p *Principal, r SendRequest) (*Messa
 	if !utf8.ValidString(r.Text) {
 		return nil, Invalid("message text must be UTF-8")
 	}
-	if len(r.TxnID) > maxTxnID {
+	return s.sendIdempotent(ctx, p, r.To, r.TxnID, store.TypeText, sealedBody{Text: r.Text})
+}
+
+// sendIdempotent is the tail that Send and SendEncrypted share: resolve
+// the peer, answer a retried txn_id with the stored message, count the
+// send against the rate limit, store. A request with the same txn_id from
+// the same user yields the same message, stored once.
+func (s *Service) sendIdempotent(ctx context.Context, p *Principal, to, txnID, typ string, body sealedBody) (*MessageView, error) {
+	if len(txnID) > maxTxnID {
 		return nil, Invalid("txn_id is too long")
 	}
-	peer, err := s.peerFor(ctx, p, r.To)
+	peer, err := s.peerFor(ctx, p, to)
 	if err != nil {
 		return nil, err
 	}
-	if r.TxnID != "" {
-		if v, found, err := s.byTxn(ctx, p, peer, r.TxnID); found || err != nil {
+	if txnID != "" {
+		if v, found, err := s.byTxn(ctx, p, peer, txnID); found || err != nil {
 			return v, err
 		}
 	}
 	if err := s.allow(ctx, "send:user:"+p.User.ID, s.opts.SendPerUser, s.opts.SendWindow); err != nil {
 		return nil, err
 	}
-	m, err := s.appendMessage(ctx, newMessage{sender: p.User.UserID, recipient: peer.UserID, typ: store.TypeText, body: sealedBody{Text: r.Text}, txnID: r.TxnID})
-	if errors.Is(err, store.ErrConflict) && r.TxnID != "" {
+	m, err := s.appendMessage(ctx, newMessage{sender: p.User.UserID, recipient: peer.UserID, typ: typ, body: body, txnID: txnID})
+	if errors.Is(err, store.ErrConflict) && txnID != "" {
 		// A concurrent request with the same txn_id won the race.
-		v, found, err := s.byTxn(ctx, p, peer, r.TxnID)
+		v, found, err := s.byTxn(ctx, p, peer, txnID)
 		if err == nil && !found {
 			// The conflict says it is stored, the store cannot show it
 			// (deleted since, or a store breaking its contract): never
 			// acknowledge a message nobody can read. A retry stores it.
-			return nil, Unavailable("the message store", fmt.Errorf("txn_id %q conflicted but names no stored message", r.TxnID))
+			return nil, Unavailable("the message store", fmt.Errorf("txn_id %q conflicted but names no stored message", txnID))
 		}
 		return v, err
 	}
 	if err != nil {
 		return nil, AsError(err)
 	}
-	// The sender's ack is rendered from the text just sealed: opening the
+	// The sender's ack is rendered from the body just sealed: opening the
 	// stored body again would give the same view for a data-key lookup,
 	// an AEAD open and a JSON decode more per message.
-	return renderMessage(m, sealedBody{Text: r.Text}, p.User.UserID), nil
+	return renderMessage(m, body, p.User.UserID), nil
 }
 
 // peerFor resolves a recipient and refuses messages to oneself.
