@@ -1,10 +1,6 @@
 package e2e
 
 import (
-	"bytes"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/crypttalk/crypttalk/client"
@@ -31,26 +27,7 @@ func TestNoPlaintextAtRest(t *testing.T) {
 	conn.Close()
 	n.Stop()
 
-	files := 0
-	err := filepath.WalkDir(n.DataDir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		files++
-		for _, needle := range [][]byte{[]byte(marker), []byte(alice.Token), []byte(bob.Token)} {
-			if bytes.Contains(b, needle) {
-				t.Errorf("%s holds plaintext or a token (%q)", path, needle[:8])
-			}
-		}
-		return nil
-	})
-	if err != nil || files == 0 {
-		t.Fatalf("walk: %v, %d files", err, files)
-	}
+	noPlaintext(t, n, marker, alice.Token, bob.Token)
 
 	n.Start()
 	msgs, err := bob.GetMsg(ctx, client.GetMsgRequest{To: au.UserID, Limit: 200})

@@ -3,14 +3,10 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"io/fs"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -377,7 +373,7 @@ func TestE2EEMautrixCrypto(t *testing.T) {
 	}
 
 	n.Stop()
-	checkNoMarker(t, n, marker)
+	noPlaintext(t, n, marker)
 }
 
 // uploadFallbackKey makes the device's goolm account generate a fallback
@@ -422,32 +418,6 @@ func keysOf[V any](m map[id.DeviceID]V) []id.DeviceID {
 		out = append(out, k)
 	}
 	return out
-}
-
-// checkNoMarker walks the data dir and the node's log for the marker.
-func checkNoMarker(t *testing.T, n *testenv.Node, marker string) {
-	t.Helper()
-	files := 0
-	err := filepath.WalkDir(n.DataDir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		files++
-		if bytes.Contains(b, []byte(marker)) {
-			t.Errorf("%s holds the plaintext marker", path)
-		}
-		return nil
-	})
-	if err != nil || files == 0 {
-		t.Fatalf("walk: %v, %d files", err, files)
-	}
-	if strings.Contains(n.Logs(), marker) {
-		t.Error("the node's log holds the plaintext marker")
-	}
 }
 
 // TestE2EECluster: two nodes on one MongoDB-wire store and Redis. Bob's

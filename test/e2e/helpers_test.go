@@ -3,11 +3,16 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -159,5 +164,37 @@ func closeCodeOf(t *testing.T, conn *websocket.Conn) int {
 			return ce.Code
 		}
 		t.Fatalf("socket ended without a close frame: %v", err)
+	}
+}
+
+// noPlaintext fails when a marker (plaintext, a token, a key) is in any
+// file of the node's data dir or in its log.
+func noPlaintext(t *testing.T, n *testenv.Node, markers ...string) {
+	t.Helper()
+	logs := n.Logs()
+	files := 0
+	err := filepath.WalkDir(n.DataDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		files++
+		for _, m := range markers {
+			if bytes.Contains(b, []byte(m)) {
+				t.Errorf("%s holds %q…", path, m[:min(len(m), 12)])
+			}
+		}
+		return nil
+	})
+	if err != nil || files == 0 {
+		t.Fatalf("data dir walk: %v, %d files", err, files)
+	}
+	for _, m := range markers {
+		if strings.Contains(logs, m) {
+			t.Errorf("the server's log holds %q…", m[:min(len(m), 12)])
+		}
 	}
 }

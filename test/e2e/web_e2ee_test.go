@@ -7,8 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -347,36 +345,4 @@ func blockSync(on bool) chromedp.Action[chromedp.Void] {
 		_, err := cdp.Call(ctx, tg, network.SetBlockedURLs, network.SetBlockedURLsParams{URLPatterns: pats})
 		return err
 	})
-}
-
-// noPlaintext fails when a marker is in any file of the node's data dir
-// or in its log (the goolm tests' checkNoMarker could be this one).
-func noPlaintext(t *testing.T, n *testenv.Node, markers ...string) {
-	t.Helper()
-	logs := n.Logs()
-	files := 0
-	err := filepath.WalkDir(n.DataDir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		files++
-		for _, m := range markers {
-			if bytes.Contains(b, []byte(m)) {
-				t.Errorf("%s holds the plaintext %q", path, m)
-			}
-		}
-		return nil
-	})
-	if err != nil || files == 0 {
-		t.Fatalf("data dir walk: %v, %d files", err, files)
-	}
-	for _, m := range markers {
-		if strings.Contains(logs, m) {
-			t.Errorf("the server's log holds the plaintext %q", m)
-		}
-	}
 }
