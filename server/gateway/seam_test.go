@@ -270,11 +270,38 @@ type hideStore struct {
 
 func (h *hideStore) ListMessages(ctx context.Context, conv string, r store.MessageRange) ([]*store.Message, error) {
 	msgs, err := h.Store.ListMessages(ctx, conv, r)
-	if h.hidden.Load() != 0 {
+	hidden := h.hidden.Load()
+	if hidden != 0 {
 		h.reads.Add(1)
 	}
-	hidden := h.hidden.Load()
 	return slices.DeleteFunc(msgs, func(m *store.Message) bool { return m.Seq == hidden }), err
+}
+
+// gapCase is bob's socket after m1, with m2 stored but hidden from range
+// reads (seq 2) and its publish lost: a MongoDB write not visible yet.
+type gapCase struct {
+	f     *fixture
+	hb    *holdBus
+	hs    *hideStore
+	tr    *fakeTransport
+	dev   *device
+	alice *chat.Principal
+}
+
+func newGapCase(t *testing.T, opts Options) *gapCase {
+	t.Helper()
+	g := &gapCase{hb: newHoldBus(), hs: &hideStore{}}
+	g.f = newFixture(t, opts, g.hb.wrap(), fixtureWrap{store: func(in store.Store) store.Store { g.hs.Store = in; return g.hs }})
+	g.alice = g.f.principal(t, "alice")
+	g.tr = g.f.session(t, "bob", nil)
+	m1 := g.f.send(t, g.alice, g.f.ids["bob"], "m1")
+	g.dev = &device{conv: m1.ConversationID, got: map[int64]int{}}
+	g.dev.read(t, g.tr, func(seq int64, _ int, _ bool) bool { return seq == 1 })
+	topic := pubsub.UserTopic(g.f.ids["bob"])
+	g.hb.drop.Store(&topic)
+	g.hs.hidden.Store(2)
+	g.f.send(t, g.alice, g.f.ids["bob"], "m2")
+	return g
 }
 
 // A replay that passed over a seq whose write was not visible for all of
@@ -283,19 +310,8 @@ func (h *hideStore) ListMessages(ctx context.Context, conv string, r store.Messa
 // sends it, and only it.
 func TestResyncFindsSeqSkippedByEarlierReplay(t *testing.T) {
 	t.Parallel()
-	hb := newHoldBus()
-	hs := &hideStore{}
-	f := newFixture(t, Options{GapWait: 50 * time.Millisecond}, hb.wrap(), fixtureWrap{store: func(in store.Store) store.Store { hs.Store = in; return hs }})
-	alice := f.principal(t, "alice")
-	tr := f.session(t, "bob", nil)
-	m1 := f.send(t, alice, f.ids["bob"], "m1")
-	dev := &device{conv: m1.ConversationID, got: map[int64]int{}}
-	dev.read(t, tr, func(seq int64, _ int, _ bool) bool { return seq == 1 })
-
-	topic := pubsub.UserTopic(f.ids["bob"])
-	hb.drop.Store(&topic)
-	hs.hidden.Store(2)
-	f.send(t, alice, f.ids["bob"], "m2") // stored, not yet visible, publish lost
+	g := newGapCase(t, Options{GapWait: 50 * time.Millisecond})
+	f, hb, hs, tr, dev, alice := g.f, g.hb, g.hs, g.tr, g.dev, g.alice
 	f.send(t, alice, f.ids["bob"], "m3")
 	s := f.sessionOf(t, "bob")
 	s.requestResync() // the bus blipped: the replay shows 3, not 2
@@ -352,19 +368,8 @@ func TestResyncDuringShuffledTrafficShowsOnce(t *testing.T) {
 // message when two quick fills passed over it and the node then died.
 func TestLateWriteIsWaitedFor(t *testing.T) {
 	t.Parallel()
-	hb := newHoldBus()
-	hs := &hideStore{}
-	f := newFixture(t, Options{}, hb.wrap(), fixtureWrap{store: func(in store.Store) store.Store { hs.Store = in; return hs }})
-	alice := f.principal(t, "alice")
-	tr := f.session(t, "bob", nil)
-	m1 := f.send(t, alice, f.ids["bob"], "m1")
-	dev := &device{conv: m1.ConversationID, got: map[int64]int{}}
-	dev.read(t, tr, func(seq int64, _ int, _ bool) bool { return seq == 1 })
-
-	topic := pubsub.UserTopic(f.ids["bob"])
-	hb.drop.Store(&topic)
-	hs.hidden.Store(2)
-	f.send(t, alice, f.ids["bob"], "m2") // its seq is taken, its message not visible yet
+	g := newGapCase(t, Options{})
+	f, hb, hs, tr, dev, alice := g.f, g.hb, g.hs, g.tr, g.dev, g.alice
 	hb.drop.Store(nil)
 	f.send(t, alice, f.ids["bob"], "m3") // live, behind the gap
 	if !testenv.Poll(10*time.Second, func() bool { return hs.reads.Load() >= 5 }) {
